@@ -1,0 +1,151 @@
+# migpilot: build, test, install
+#
+#   make            the C core, the agent and the Python extension
+#   make check      install Debian packages, build, run every test (unit, ASan/UBSan, Python,
+#                   lab, integration, short fuzzing) and print one summary line
+#   make demo       a real stalled migration on the lab, rescued by post-copy
+#   make bench      benchmarks (results in tests/bench/results/)
+#   make install    DESTDIR and PREFIX honoured
+
+VERSION    := 0.1.0
+PREFIX     ?= /usr/local
+SYSCONFDIR ?= /etc
+DESTDIR    ?=
+# Debian's interpreter: the python3 on PATH may be a private build that cannot see
+# Debian's packages and would link the extension against itself.
+PYTHON     := /usr/bin/python3
+CC         ?= cc
+CLANG      ?= clang
+BUILD      ?= build
+RESULTS    ?= $(CURDIR)/build/test-results
+SANITIZE   ?=
+SUFFIX     ?=
+FUZZ_SECONDS ?= 30
+
+# Everything the build, the tests, the lab and the demo need, from Debian 12.
+DEB_PACKAGES := \
+	build-essential pkg-config clang libclang-rt-14-dev llvm valgrind \
+	libvirt-dev librabbitmq-dev libjansson-dev libinih-dev check \
+	python3-dev python3-setuptools python3-pytest python3-libvirt python3-oslo.messaging \
+	qemu-system-x86 libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients \
+	busybox-static iproute2 socat cpio procps psmisc rabbitmq-server
+
+WARNFLAGS := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
+	-Wmissing-prototypes -Wpointer-arith -Wvla -Wno-format-nonliteral
+BASE_CFLAGS := -std=gnu11 -D_GNU_SOURCE -fPIC -DMP_VERSION='"$(VERSION)"' \
+	-DMP_SYSCONFDIR='"$(SYSCONFDIR)"' $(WARNFLAGS) -Iagent/core -Iagent/daemon
+CFLAGS ?= -O2 -g
+ifeq ($(SANITIZE),1)
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+CFLAGS := -O1 -g
+endif
+
+CORE_PKGS   := jansson
+DAEMON_PKGS := libvirt librabbitmq jansson inih
+PKG_CFLAGS  := $(shell pkg-config --cflags $(DAEMON_PKGS) check 2>/dev/null)
+CORE_LIBS   := $(shell pkg-config --libs $(CORE_PKGS) 2>/dev/null) -lm
+DAEMON_LIBS := $(shell pkg-config --libs $(DAEMON_PKGS) 2>/dev/null) -lm
+CHECK_LIBS  := $(shell pkg-config --libs check 2>/dev/null)
+
+CORE_SRCS   := $(wildcard agent/core/*.c)
+CORE_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(CORE_SRCS))
+CORE_LIB    := $(BUILD)/libmigpilot-core.a
+# The daemon's modules, less main.c, form a library so unit tests can reach them.
+DAEMON_SRCS := $(filter-out agent/daemon/main.c,$(wildcard agent/daemon/*.c))
+DAEMON_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(DAEMON_SRCS))
+DAEMON_LIB  := $(BUILD)/libmigpilot-daemon.a
+AGENT       := $(BUILD)/migpilot-agent
+UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
+UNIT_BINS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
+FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS   := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
+
+.PHONY: all agent python unit fuzz-build fuzz-short fuzz deps check demo bench install \
+	clean lab-down
+
+all: agent python
+
+agent: $(AGENT)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(SANFLAGS) -MMD -MP -c $< -o $@
+
+$(CORE_LIB): $(CORE_OBJS)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(DAEMON_LIB): $(DAEMON_OBJS)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(AGENT): $(BUILD)/agent/daemon/main.o $(DAEMON_LIB) $(CORE_LIB)
+	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(DAEMON_LIBS)
+
+# The extension links the same core archive (built with -fPIC above).
+python: $(CORE_LIB)
+	MIGPILOT_CORE_LIB=$(CORE_LIB) $(PYTHON) setup.py -q build_ext --inplace
+
+$(BUILD)/tests/unit/%: tests/unit/%.c $(DAEMON_LIB) $(CORE_LIB) tests/unit/mptest.h
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(SANFLAGS) \
+		-DMP_TEST_DATA_DIR='"$(CURDIR)/tests/data"' -Itests/unit \
+		-o $@ $< $(DAEMON_LIB) $(CORE_LIB) $(CHECK_LIBS) $(DAEMON_LIBS)
+
+# Runs every unit test binary; each writes libcheck's XML log for the summary.
+# CK_FORK=no keeps each test in-process so LeakSanitizer sees every allocation.
+unit: $(UNIT_BINS)
+	@mkdir -p $(RESULTS)
+	@rc=0; for t in $(UNIT_BINS); do \
+		CK_FORK=no MP_TEST_XML=$(RESULTS)/unit$(SUFFIX)-$$(basename $$t).xml $$t || rc=1; \
+	done; exit $$rc
+
+# libFuzzer targets: the core and daemon sources compiled in with clang's sanitizers.
+build/fuzz/%: tests/fuzz/%.c $(CORE_SRCS) $(DAEMON_SRCS)
+	@mkdir -p $(@D)
+	$(CLANG) -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+		-Iagent/core -Iagent/daemon $(PKG_CFLAGS) -o $@ $< $(CORE_SRCS) $(DAEMON_SRCS) \
+		$(DAEMON_LIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+# Bounded fuzzing for make check; make fuzz runs longer.
+fuzz-short: $(FUZZ_BINS)
+	tests/fuzz/run.sh $(FUZZ_SECONDS) $(RESULTS) $(FUZZ_BINS)
+
+fuzz: $(FUZZ_BINS)
+	tests/fuzz/run.sh 600 $(RESULTS) $(FUZZ_BINS)
+
+# Idempotent: installs only when something is missing; apt-get update first.
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${db:Status-Status}\n' $$p 2>/dev/null | grep -qx installed || echo $$p; \
+	done); \
+	if [ -z "$$missing" ]; then echo "deps: all Debian packages present"; exit 0; fi; \
+	echo "deps: installing:" $$missing; \
+	if [ "$$(id -u)" != 0 ]; then echo "deps: must run as root to install packages" >&2; exit 1; fi; \
+	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+		--no-install-recommends $(DEB_PACKAGES)
+
+check: deps
+	tests/check.sh
+
+demo: deps all
+	tests/lab/demo.sh
+
+bench: deps all
+	tests/bench/run.sh
+
+lab-down:
+	/usr/bin/python3 -m tests.lab.labctl down
+
+install: all
+	install -D -m 0755 $(AGENT) $(DESTDIR)$(PREFIX)/sbin/migpilot-agent
+	install -D -m 0640 etc/migpilot/migpilot.conf $(DESTDIR)$(SYSCONFDIR)/migpilot/migpilot.conf
+	$(PYTHON) setup.py -q install --root=$(if $(DESTDIR),$(DESTDIR),/) --prefix=$(PREFIX) \
+		--single-version-externally-managed
+
+clean:
+	rm -rf build _migpilot*.so *.egg-info
+
+-include $(CORE_OBJS:.o=.d) $(DAEMON_OBJS:.o=.d) $(BUILD)/agent/daemon/main.d

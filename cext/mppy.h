@@ -1,0 +1,16 @@
+/*
+ * mppy.h: the areas of the _migpilot module; each registers its types and functions
+ */
+#pragma once
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+/* Each returns 0, or -1 with a Python exception set. */
+int mpPyLogsRegister(PyObject *module);     /* logs.c: log scanning, timelines */
+int mpPyOsloRegister(PyObject *module);     /* oslo.c: the oslo envelope codec */
+int mpPyPolicyRegister(PyObject *module);   /* policy.c: the convergence policy */
+int mpPyAmqpRegister(PyObject *module);     /* amqp.c: the AMQP notification listener */
+
+/* The module's exception for bad input: migpilot.Error (a ValueError). */
+extern PyObject *mpPyError;

@@ -1,0 +1,1 @@
+"""migpilot's Python face: the nova driver hook and the `migpilot` command line."""

@@ -1,0 +1,12 @@
+"""`migpilot check` (not implemented yet)."""
+import sys
+
+
+def register(subparsers):
+    parser = subparsers.add_parser('check', help='(not implemented yet)')
+    parser.set_defaults(func=run)
+
+
+def run(args):
+    sys.stderr.write('migpilot check: not implemented yet\n')
+    return 1

@@ -1,0 +1,12 @@
+"""`migpilot decode` (not implemented yet)."""
+import sys
+
+
+def register(subparsers):
+    parser = subparsers.add_parser('decode', help='(not implemented yet)')
+    parser.set_defaults(func=run)
+
+
+def run(args):
+    sys.stderr.write('migpilot decode: not implemented yet\n')
+    return 1

@@ -1,0 +1,12 @@
+"""`migpilot listen` (not implemented yet)."""
+import sys
+
+
+def register(subparsers):
+    parser = subparsers.add_parser('listen', help='(not implemented yet)')
+    parser.set_defaults(func=run)
+
+
+def run(args):
+    sys.stderr.write('migpilot listen: not implemented yet\n')
+    return 1

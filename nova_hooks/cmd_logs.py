@@ -1,0 +1,12 @@
+"""`migpilot logs` (not implemented yet)."""
+import sys
+
+
+def register(subparsers):
+    parser = subparsers.add_parser('logs', help='(not implemented yet)')
+    parser.set_defaults(func=run)
+
+
+def run(args):
+    sys.stderr.write('migpilot logs: not implemented yet\n')
+    return 1

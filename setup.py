@@ -1,0 +1,65 @@
+"""migpilot: the _migpilot extension (over the C core) and the nova_hooks package.
+
+Build with Debian's interpreter only: /usr/bin/python3 setup.py build_ext --inplace
+(`make` does this). The C core archive is built by the Makefile; setup.py asks make for it.
+"""
+import glob
+import os
+import subprocess
+import sys
+
+from setuptools import Extension, find_packages, setup
+from setuptools.command.build_ext import build_ext
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CORE_LIB = os.environ.get('MIGPILOT_CORE_LIB', 'build/libmigpilot-core.a')
+
+
+def _check_interpreter():
+    # A pyenv or venv interpreter links the extension against itself (RUNPATH) while
+    # Debian's python still imports it: refuse instead of building something broken.
+    if os.path.realpath(sys.base_prefix) != '/usr' and \
+            not os.environ.get('MIGPILOT_ANY_PYTHON'):
+        sys.exit('migpilot: build with /usr/bin/python3 (Debian\'s), not %s'
+                 % sys.executable)
+
+
+class BuildExt(build_ext):
+    def run(self):
+        _check_interpreter()
+        subprocess.check_call(['make', '-s', CORE_LIB], cwd=HERE)
+        build_ext.run(self)
+
+
+def _pkg_config(*args):
+    out = subprocess.check_output(['pkg-config'] + list(args) +
+                                  ['jansson', 'librabbitmq'])
+    return out.decode().split()
+
+
+extension = Extension(
+    '_migpilot',
+    sources=sorted(glob.glob('cext/*.c')),
+    include_dirs=['agent/core', 'cext'],
+    extra_objects=[CORE_LIB],
+    extra_compile_args=['-std=gnu11', '-Wall', '-Wextra', '-Werror',
+                        '-Wno-missing-field-initializers'] +
+    _pkg_config('--cflags'),
+    extra_link_args=_pkg_config('--libs'),
+    define_macros=[('_GNU_SOURCE', None), ('MP_VERSION_STR', '"0.1.0"')],
+)
+
+setup(
+    name='migpilot',
+    version='0.1.0',
+    description='Post-copy rescue and per-migration metrics for nova live migration',
+    license='Apache-2.0',
+    packages=find_packages(include=['nova_hooks', 'nova_hooks.*']),
+    ext_modules=[extension],
+    cmdclass={'build_ext': BuildExt},
+    entry_points={
+        'console_scripts': ['migpilot = nova_hooks.cli:main'],
+        'oslo.config.opts': ['migpilot = nova_hooks.conf:list_opts'],
+    },
+    python_requires='>=3.11',
+)
