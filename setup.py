@@ -27,7 +27,8 @@ def _check_interpreter():
 class BuildExt(build_ext):
     def run(self):
         _check_interpreter()
-        subprocess.check_call(['make', '-s', CORE_LIB], cwd=HERE)
+        subprocess.check_call(['make', '-s', 'BUILD=' + os.path.dirname(CORE_LIB),
+                               CORE_LIB], cwd=HERE)
         build_ext.run(self)
 
 
