@@ -1,0 +1,157 @@
+/*
+ * mpmetrics.c: the payloads of migpilot's notifications
+ */
+#include <string.h>
+
+#include "mpmetrics.h"
+
+void
+mpMigrationRecordInit(mpMigrationRecord *rec)
+{
+    memset(rec, 0, sizeof(*rec));
+    rec->downtimeMs = -1;
+    rec->postcopySwitchMs = -1;
+    rec->postcopyRequests = -1;
+    rec->novaTimeMs = -1;
+    rec->outageMs = -1;
+}
+
+const char *
+mpOutcomeName(mpOutcome outcome)
+{
+    switch (outcome) {
+    case MP_OUTCOME_COMPLETED:
+        return "completed";
+    case MP_OUTCOME_FAILED:
+        return "failed";
+    case MP_OUTCOME_CANCELLED:
+        return "cancelled";
+    case MP_OUTCOME_RECOVERED:
+        return "recovered";
+    case MP_OUTCOME_UNKNOWN:
+        break;
+    }
+    return "unknown";
+}
+
+const char *
+mpDecidedByName(mpDecidedBy by)
+{
+    switch (by) {
+    case MP_DECIDED_MIGPILOT:
+        return "migpilot";
+    case MP_DECIDED_OTHER:
+        return "other";
+    case MP_DECIDED_NONE:
+        break;
+    }
+    return "none";
+}
+
+void
+mpMetricsSetField(char *dst, size_t dstlen, const char *src)
+{
+    size_t len;
+
+    if (!src) {
+        dst[0] = '\0';
+        return;
+    }
+    len = strnlen(src, dstlen - 1);
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+}
+
+/* An empty field is sent as null: unknown, not the empty string. */
+static json_t *
+mpMetricsString(const char *s)
+{
+    return s && *s ? json_string(s) : json_null();
+}
+
+/* Negative means unknown: null. */
+static json_t *
+mpMetricsInt(int64_t v)
+{
+    return v < 0 ? json_null() : json_integer(v);
+}
+
+static json_t *
+mpMetricsUnsigned(uint64_t v)
+{
+    /* json_int_t is signed 64-bit; byte counts never come near 2^63 */
+    return json_integer(v > INT64_MAX ? INT64_MAX : (json_int_t)v);
+}
+
+static json_t *
+mpMetricsIdentity(const mpMigrationIdentity *id)
+{
+    json_t *obj = json_object();
+
+    json_object_set_new(obj, "instance_id", mpMetricsString(id->instanceId));
+    json_object_set_new(obj, "project_id", mpMetricsString(id->projectId));
+    json_object_set_new(obj, "user_id", mpMetricsString(id->userId));
+    json_object_set_new(obj, "request_id", mpMetricsString(id->requestId));
+    json_object_set_new(obj, "source_host", mpMetricsString(id->sourceHost));
+    json_object_set_new(obj, "dest_host", mpMetricsString(id->destHost));
+    return obj;
+}
+
+json_t *
+mpProgressPayload(const mpMigrationIdentity *id, const mpProgress *progress)
+{
+    json_t *obj = mpMetricsIdentity(id);
+
+    json_object_set_new(obj, "elapsed_ms", mpMetricsInt(progress->elapsedMs));
+    json_object_set_new(obj, "pass", json_integer(progress->pass));
+    json_object_set_new(obj, "memory_total_bytes", mpMetricsUnsigned(progress->memoryTotal));
+    json_object_set_new(obj, "memory_processed_bytes",
+                        mpMetricsUnsigned(progress->memoryProcessed));
+    json_object_set_new(obj, "memory_remaining_bytes",
+                        mpMetricsUnsigned(progress->memoryRemaining));
+    json_object_set_new(obj, "bandwidth_bps", mpMetricsUnsigned(progress->bandwidthBps));
+    json_object_set_new(obj, "dirty_rate_bps", mpMetricsUnsigned(progress->dirtyRateBps));
+    json_object_set_new(obj, "prediction",
+                        json_string(progress->prediction ? progress->prediction : "unknown"));
+    json_object_set_new(obj, "predicted_finish_ms", mpMetricsInt(progress->predictedFinishMs));
+    return obj;
+}
+
+json_t *
+mpSwitchPayload(const mpMigrationIdentity *id, const mpSwitch *sw)
+{
+    json_t *obj = mpMetricsIdentity(id);
+
+    json_object_set_new(obj, "elapsed_ms", mpMetricsInt(sw->elapsedMs));
+    json_object_set_new(obj, "pass", json_integer(sw->pass));
+    json_object_set_new(obj, "reason", mpMetricsString(sw->reason));
+    json_object_set_new(obj, "explanation", mpMetricsString(sw->explanation));
+    json_object_set_new(obj, "figures", sw->figures ? json_incref(sw->figures) : json_object());
+    json_object_set_new(obj, "decided_by", json_string(mpDecidedByName(sw->decidedBy)));
+    json_object_set_new(obj, "acted", json_boolean(sw->acted));
+    return obj;
+}
+
+json_t *
+mpMetricsPayload(const mpMigrationRecord *rec)
+{
+    json_t *obj = mpMetricsIdentity(&rec->id);
+
+    json_object_set_new(obj, "outcome", json_string(mpOutcomeName(rec->outcome)));
+    json_object_set_new(obj, "mode", json_string(rec->postcopy ? "post-copy" : "pre-copy"));
+    json_object_set_new(obj, "migration_time_ms", mpMetricsInt(rec->migrationTimeMs));
+    json_object_set_new(obj, "downtime_ms", mpMetricsInt(rec->downtimeMs));
+    json_object_set_new(obj, "bytes_transferred", mpMetricsUnsigned(rec->bytesTransferred));
+    json_object_set_new(obj, "memory_total_bytes", mpMetricsUnsigned(rec->memoryTotalBytes));
+    json_object_set_new(obj, "passes", json_integer(rec->passes));
+    json_object_set_new(obj, "postcopy_switch_ms", mpMetricsInt(rec->postcopySwitchMs));
+    json_object_set_new(obj, "postcopy_requests", mpMetricsInt(rec->postcopyRequests));
+    json_object_set_new(obj, "nova_time_ms", mpMetricsInt(rec->novaTimeMs));
+    json_object_set_new(obj, "outage_ms", mpMetricsInt(rec->outageMs));
+    json_object_set_new(obj, "switch_reason", mpMetricsString(rec->switchReason));
+    json_object_set_new(obj, "decided_by", json_string(mpDecidedByName(rec->decidedBy)));
+    json_object_set_new(obj, "started_at_ms", mpMetricsInt(rec->startedAtMs));
+    json_object_set_new(obj, "finished_at_ms", mpMetricsInt(rec->finishedAtMs));
+    json_object_set_new(obj, "error", mpMetricsString(rec->error));
+    return obj;
+}

@@ -1,0 +1,101 @@
+/*
+ * mpmetrics.h: what one migration cost, and the payloads of migpilot's notifications
+ *
+ *   compute.live_migration.progress   during a migration
+ *   compute.live_migration.switch     when it is switched (or would be) to post-copy
+ *   compute.live_migration.metrics    once, when it has finished, whatever the outcome
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#define MP_EVENT_PROGRESS "compute.live_migration.progress"
+#define MP_EVENT_SWITCH "compute.live_migration.switch"
+#define MP_EVENT_METRICS "compute.live_migration.metrics"
+
+typedef enum {
+    MP_OUTCOME_UNKNOWN = 0,
+    MP_OUTCOME_COMPLETED,
+    MP_OUTCOME_FAILED,
+    MP_OUTCOME_CANCELLED,
+    MP_OUTCOME_RECOVERED,   /* completed after its post-copy phase was paused and resumed */
+} mpOutcome;
+
+typedef enum {
+    MP_DECIDED_NONE = 0,
+    MP_DECIDED_MIGPILOT,    /* the agent switched it */
+    MP_DECIDED_OTHER,       /* nova's force-complete / timeout, or an operator */
+} mpDecidedBy;
+
+/* Who the migration is: from libvirt (instance) and nova's notifications (the rest). */
+typedef struct _mpMigrationIdentity mpMigrationIdentity;
+struct _mpMigrationIdentity {
+    char instanceId[37];
+    char projectId[65];
+    char userId[65];
+    char requestId[65];
+    char sourceHost[256];
+    char destHost[256];
+};
+
+typedef struct _mpMigrationRecord mpMigrationRecord;
+struct _mpMigrationRecord {
+    mpMigrationIdentity id;
+    mpOutcome outcome;
+    bool postcopy;                  /* mode: post-copy if it ever switched */
+    int64_t startedAtMs;            /* UTC epoch ms */
+    int64_t finishedAtMs;
+    int64_t migrationTimeMs;        /* libvirt time_elapsed of the completed job */
+    int64_t downtimeMs;             /* -1 unknown */
+    uint64_t bytesTransferred;      /* data_processed (memory + disk) */
+    uint64_t memoryTotalBytes;
+    int passes;                     /* memory_iteration */
+    int64_t postcopySwitchMs;       /* ms after start; -1: never switched */
+    int64_t postcopyRequests;       /* -1 unknown */
+    int64_t novaTimeMs;             /* from nova-compute's log; -1 unknown */
+    int64_t outageMs;               /* recovered post-copy: how long it was paused; -1 none */
+    char switchReason[64];          /* the policy rule, "" when not switched */
+    mpDecidedBy decidedBy;
+    char error[256];                /* libvirt's error message of a failed job, or "" */
+};
+
+typedef struct _mpProgress mpProgress;
+struct _mpProgress {
+    int64_t elapsedMs;
+    int pass;
+    uint64_t memoryTotal;
+    uint64_t memoryProcessed;
+    uint64_t memoryRemaining;
+    uint64_t bandwidthBps;
+    uint64_t dirtyRateBps;
+    const char *prediction;         /* "converging", "not-converging", "unknown" */
+    int64_t predictedFinishMs;      /* -1 unknown */
+};
+
+typedef struct _mpSwitch mpSwitch;
+struct _mpSwitch {
+    int64_t elapsedMs;
+    int pass;
+    const char *reason;             /* the rule that fired */
+    const char *explanation;        /* one line, the figures behind it */
+    json_t *figures;                /* borrowed object, may be NULL */
+    mpDecidedBy decidedBy;
+    bool acted;                     /* false in observe mode or when post-copy is not permitted */
+};
+
+void mpMigrationRecordInit(mpMigrationRecord *rec);
+
+const char *mpOutcomeName(mpOutcome outcome);
+const char *mpDecidedByName(mpDecidedBy by);
+
+/* New references; the caller owns them. */
+json_t *mpProgressPayload(const mpMigrationIdentity *id, const mpProgress *progress);
+json_t *mpSwitchPayload(const mpMigrationIdentity *id, const mpSwitch *sw);
+json_t *mpMetricsPayload(const mpMigrationRecord *rec);
+
+/* Copies src into a fixed field, truncating; NULL leaves it empty. */
+void mpMetricsSetField(char *dst, size_t dstlen, const char *src);
+#define MP_SET_FIELD(dst, src) mpMetricsSetField((dst), sizeof(dst), (src))

@@ -1,0 +1,482 @@
+/*
+ * mpagent.c: migpilot-agent: the monitor, the bus and the spool around one event loop
+ *
+ * libvirt's default event loop owns every fd and timer: libvirt's own connection, the
+ * AMQP consumer socket, the signalfd, the poll, discovery, heartbeat and reconnect timers.
+ */
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mpagent.h"
+#include "mpalloc.h"
+#include "mpamqp.h"
+#include "mperror.h"
+#include "mplog.h"
+#include "mpmetrics.h"
+#include "mpmonitor.h"
+#include "mposlo.h"
+#include "mpspool.h"
+
+/* nova's view of recent migrations, keyed by instance uuid (= libvirt domain uuid) */
+#define MP_AGENT_NOVA_CACHE 1024
+/* excerpt of a rejected bus message in the log */
+#define MP_AGENT_EXCERPT 80
+
+typedef struct {
+    mpMigrationIdentity id;
+    int64_t updatedMono;
+} mpNovaEntry;
+
+struct _mpAgent {
+    mpConfig *cfg;
+    char *configPath;
+    mpPolicyConfig policy;
+    mpMonitor *monitor;
+    mpAmqp *amqp;
+    mpSpool *spool;
+    char publisherId[300];
+
+    mpNovaEntry *nova;
+    size_t nnova;
+
+    int signalFd;
+    int signalWatch;
+    bool quit;
+
+    unsigned long long received;
+    unsigned long long rejected;
+};
+
+static int64_t
+mpAgentNowWall(void)
+{
+    struct timeval tv;
+
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static int64_t
+mpAgentNowMono(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int
+mpAgentValidatePolicyKey(const char *key, const char *value, void *opaque)
+{
+    mpPolicyConfig scratch;
+
+    (void)opaque;
+    mpPolicyConfigInit(&scratch);
+    return mpPolicyConfigSet(&scratch, key, value);
+}
+
+int
+mpAgentPolicyFromConfig(const mpConfig *cfg, mpPolicyConfig *policy)
+{
+    size_t i;
+
+    mpPolicyConfigInit(policy);
+    for (i = 0; i < cfg->npolicy; i++) {
+        if (mpPolicyConfigSet(policy, cfg->policyKeys[i], cfg->policyValues[i]) < 0)
+            return -1;
+    }
+    if (mpPolicyConfigValidate(policy) < 0)
+        return -1;
+    return 0;
+}
+
+/* ---- nova's identity of migrations, from the bus ---- */
+
+static mpNovaEntry *
+mpAgentNovaFind(mpAgent *agent, const char *uuid, bool create)
+{
+    mpNovaEntry *oldest = NULL;
+    size_t i;
+
+    for (i = 0; i < agent->nnova; i++) {
+        if (strcmp(agent->nova[i].id.instanceId, uuid) == 0)
+            return &agent->nova[i];
+        if (!oldest || agent->nova[i].updatedMono < oldest->updatedMono)
+            oldest = &agent->nova[i];
+    }
+    if (!create)
+        return NULL;
+    if (agent->nnova < MP_AGENT_NOVA_CACHE)
+        oldest = &agent->nova[agent->nnova++];
+    memset(oldest, 0, sizeof(*oldest));
+    MP_SET_FIELD(oldest->id.instanceId, uuid);
+    return oldest;
+}
+
+static void
+mpAgentNoteNova(mpAgent *agent, const mpOsloInfo *info)
+{
+    mpNovaEntry *e = mpAgentNovaFind(agent, info->instance_uuid, true);
+    mpMigrationIdentity *id = &e->id;
+
+    e->updatedMono = mpAgentNowMono();
+    if (info->tenant_id)
+        MP_SET_FIELD(id->projectId, info->tenant_id);
+    if (info->user_id)
+        MP_SET_FIELD(id->userId, info->user_id);
+    /* the migration's request id comes first (pre.start); force-complete and abort
+     * requests carry their own and must not replace it */
+    if (info->request_id && (!id->requestId[0] || info->lm_event == MP_OSLO_LM_PRE_START))
+        MP_SET_FIELD(id->requestId, info->request_id);
+
+    switch (info->lm_event) {
+    case MP_OSLO_LM_PRE_START:
+    case MP_OSLO_LM_PRE_END:
+        /* sent by the destination; the payload's host is still the source */
+        if (info->publisher_host)
+            MP_SET_FIELD(id->destHost, info->publisher_host);
+        if (info->host)
+            MP_SET_FIELD(id->sourceHost, info->host);
+        break;
+    case MP_OSLO_LM_POST_DEST_START:
+    case MP_OSLO_LM_POST_DEST_END:
+    case MP_OSLO_LM_ROLLBACK_DEST_START:
+    case MP_OSLO_LM_ROLLBACK_DEST_END:
+        if (info->publisher_host)
+            MP_SET_FIELD(id->destHost, info->publisher_host);
+        break;
+    default:
+        if (info->publisher_host)
+            MP_SET_FIELD(id->sourceHost, info->publisher_host);
+        break;
+    }
+}
+
+/* Bus input is information only: nothing here can act on a domain. */
+static void
+mpAgentOnMessage(const char *routingKey, const void *body, size_t len, void *opaque)
+{
+    mpAgent *agent = opaque;
+    mpOsloDecodeOptions opts = { agent->cfg->maxMessageBytes,
+                                 (int)agent->cfg->maxMessageDepth };
+    mpOsloMessage *msg;
+    const mpOsloInfo *info;
+
+    agent->received++;
+    if (!(msg = mpOsloDecode(body, len, &opts))) {
+        char excerpt[MP_AGENT_EXCERPT + 1];
+        size_t i;
+
+        agent->rejected++;
+        for (i = 0; i < len && i < MP_AGENT_EXCERPT; i++) {
+            unsigned char c = ((const unsigned char *)body)[i];
+
+            excerpt[i] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+        }
+        excerpt[i] = '\0';
+        MP_WARN(NULL, "rejected bus message (routing key %s, %zu bytes, %llu rejected so "
+                "far): %s; starts: %s", routingKey, len, agent->rejected,
+                mpGetLastErrorMessage(), excerpt);
+        return;
+    }
+    info = mpOsloMessageGetInfo(msg);
+    if (info->lm_event != MP_OSLO_LM_NONE && info->instance_uuid) {
+        mpAgentNoteNova(agent, info);
+        MP_DEBUG(info->instance_uuid, "nova: %s from %s (request %s)", info->event_type,
+                 info->publisher_id ? info->publisher_id : "?",
+                 info->request_id ? info->request_id : "-");
+    }
+    mpOsloMessageFree(msg);
+}
+
+static void
+mpAgentFillIdentity(mpAgent *agent, mpMigrationIdentity *id, const char *uuid)
+{
+    mpNovaEntry *e = mpAgentNovaFind(agent, uuid, false);
+
+    if (e) {
+        *id = e->id;
+    } else {
+        memset(id, 0, sizeof(*id));
+        MP_SET_FIELD(id->instanceId, uuid);
+    }
+    /* migpilot watches outgoing migrations: this host is the source */
+    if (!id->sourceHost[0])
+        MP_SET_FIELD(id->sourceHost, agent->cfg->host);
+}
+
+/* ---- publishing ---- */
+
+static int
+mpAgentPublishSpooled(const char *name, const char *routingKey, const char *body,
+                      void *opaque)
+{
+    mpAgent *agent = opaque;
+
+    if (!mpAmqpIsConnected(agent->amqp) || mpAmqpPublish(agent->amqp, routingKey, body) < 0)
+        return -1;
+    if (mpSpoolRemove(agent->spool, name) < 0)
+        MP_ERROR(NULL, "%s", mpGetLastErrorMessage());
+    MP_INFO(NULL, "published spooled record %s", name);
+    return 0;
+}
+
+static void
+mpAgentFlushSpool(mpAgent *agent)
+{
+    size_t n = mpSpoolCount(agent->spool);
+
+    if (!n)
+        return;
+    MP_INFO(NULL, "publishing %zu spooled record(s)", n);
+    if (mpSpoolForEach(agent->spool, mpAgentPublishSpooled, agent) < 0)
+        MP_WARN(NULL, "spooled records kept for later: %s", mpGetLastErrorMessage());
+}
+
+static void
+mpAgentOnBusState(bool connected, void *opaque)
+{
+    mpAgent *agent = opaque;
+
+    if (connected)
+        mpAgentFlushSpool(agent);
+}
+
+/*
+ * Encodes and sends one notification. Records (switch, metrics) are spooled first and
+ * removed once confirmed; progress is best effort. idName makes the message id stable.
+ */
+static void
+mpAgentEmit(mpAgent *agent, const char *uuid, const char *eventType, json_t *payload,
+            const char *idName, bool record)
+{
+    mpOsloEncodeParams params = { 0 };
+    char messageId[MP_OSLO_UUID_BUFLEN];
+    char spoolName[256];
+    char *body = NULL;
+
+    mpOsloMessageIdFromName(idName, strlen(idName), messageId);
+    params.event_type = eventType;
+    params.publisher_id = agent->publisherId;
+    params.priority = "INFO";
+    params.payload = payload;
+    params.message_id = messageId;
+    params.timestamp_ms = mpAgentNowWall();
+    if (!(body = mpOsloEncode(&params, NULL))) {
+        MP_ERROR(uuid, "cannot encode %s: %s", eventType, mpGetLastErrorMessage());
+        goto cleanup;
+    }
+    if (record) {
+        if (mpSpoolPut(agent->spool, messageId, agent->cfg->publishTopic, body, spoolName,
+                       sizeof(spoolName)) < 0) {
+            /* keep going: the broker may still take it */
+            MP_ERROR(uuid, "%s", mpGetLastErrorMessage());
+            spoolName[0] = '\0';
+        }
+        if (!mpAmqpIsConnected(agent->amqp)) {
+            MP_WARN(uuid, "%s %s spooled until the broker is back", eventType, messageId);
+            goto cleanup;
+        }
+        if (mpAmqpPublish(agent->amqp, agent->cfg->publishTopic, body) < 0) {
+            MP_WARN(uuid, "%s %s spooled: %s", eventType, messageId, mpGetLastErrorMessage());
+            goto cleanup;
+        }
+        if (spoolName[0] && mpSpoolRemove(agent->spool, spoolName) < 0)
+            MP_ERROR(uuid, "%s", mpGetLastErrorMessage());
+        MP_INFO(uuid, "published %s %s", eventType, messageId);
+    } else if (mpAmqpIsConnected(agent->amqp)) {
+        if (mpAmqpPublish(agent->amqp, agent->cfg->publishTopic, body) < 0)
+            MP_DEBUG(uuid, "progress not published: %s", mpGetLastErrorMessage());
+    }
+
+ cleanup:
+    free(body);
+}
+
+static void
+mpAgentOnProgress(const char *uuid, int64_t startedAtMs, const mpProgress *progress,
+                  void *opaque)
+{
+    mpAgent *agent = opaque;
+    mpMigrationIdentity id;
+    char idName[128];
+    json_t *payload;
+
+    mpAgentFillIdentity(agent, &id, uuid);
+    payload = mpProgressPayload(&id, progress);
+    snprintf(idName, sizeof(idName), "%s/%lld/progress/%lld", uuid, (long long)startedAtMs,
+             (long long)progress->elapsedMs);
+    mpAgentEmit(agent, uuid, MP_EVENT_PROGRESS, payload, idName, false);
+    json_decref(payload);
+}
+
+static void
+mpAgentOnSwitch(const char *uuid, int64_t startedAtMs, const mpSwitch *sw, void *opaque)
+{
+    mpAgent *agent = opaque;
+    mpMigrationIdentity id;
+    char idName[128];
+    json_t *payload;
+
+    mpAgentFillIdentity(agent, &id, uuid);
+    payload = mpSwitchPayload(&id, sw);
+    snprintf(idName, sizeof(idName), "%s/%lld/switch", uuid, (long long)startedAtMs);
+    mpAgentEmit(agent, uuid, MP_EVENT_SWITCH, payload, idName, true);
+    json_decref(payload);
+}
+
+static void
+mpAgentOnFinished(mpMigrationRecord *rec, void *opaque)
+{
+    mpAgent *agent = opaque;
+    char uuid[sizeof(rec->id.instanceId)];
+    char idName[128];
+    json_t *payload;
+
+    memcpy(uuid, rec->id.instanceId, sizeof(uuid));
+    mpAgentFillIdentity(agent, &rec->id, uuid);
+    payload = mpMetricsPayload(rec);
+    snprintf(idName, sizeof(idName), "%s/%lld/metrics", uuid, (long long)rec->startedAtMs);
+    mpAgentEmit(agent, uuid, MP_EVENT_METRICS, payload, idName, true);
+    json_decref(payload);
+}
+
+/* ---- signals ---- */
+
+static void
+mpAgentReload(mpAgent *agent)
+{
+    mpConfig *cfg;
+    mpPolicyConfig policy;
+
+    if (!(cfg = mpConfigLoad(agent->configPath, mpAgentValidatePolicyKey, NULL)) ||
+        mpAgentPolicyFromConfig(cfg, &policy) < 0) {
+        MP_ERROR(NULL, "SIGHUP: configuration not reloaded: %s", mpGetLastErrorMessage());
+        mpConfigFree(cfg);
+        return;
+    }
+    /* migrations already watched keep their policy; new ones get this one */
+    agent->policy = policy;
+    mpLogSetLevel((mpLogLevel)cfg->logLevel);
+    MP_INFO(NULL, "SIGHUP: [policy] reloaded from %s (mode %s)", agent->configPath,
+            mpPolicyModeToString(policy.mode));
+    mpConfigFree(cfg);
+}
+
+static void
+mpAgentSignal(int watch, int fd, int events, void *opaque)
+{
+    mpAgent *agent = opaque;
+    struct signalfd_siginfo si;
+
+    (void)watch;
+    (void)events;
+    while (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        switch (si.ssi_signo) {
+        case SIGHUP:
+            mpAgentReload(agent);
+            break;
+        case SIGTERM:
+        case SIGINT:
+            MP_INFO(NULL, "signal %u: stopping (%zu migration(s) watched; they are picked "
+                    "up again at the next start)", si.ssi_signo,
+                    mpMonitorActiveCount(agent->monitor));
+            agent->quit = true;
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+mpAgent *
+mpAgentNew(mpConfig *cfg, const char *configPath)
+{
+    mpAgent *agent = mpAlloc0(sizeof(*agent));
+    mpAgent *ret = NULL;
+    mpMonitorCallbacks cb = { mpAgentOnProgress, mpAgentOnSwitch, mpAgentOnFinished };
+    sigset_t mask;
+
+    agent->cfg = cfg;
+    agent->configPath = mpStrdup(configPath);
+    agent->signalFd = -1;
+    agent->signalWatch = -1;
+    agent->nova = mpAllocN(MP_AGENT_NOVA_CACHE, sizeof(mpNovaEntry));
+    snprintf(agent->publisherId, sizeof(agent->publisherId), "migpilot.%s", cfg->host);
+
+    if (mpAgentPolicyFromConfig(cfg, &agent->policy) < 0)
+        goto cleanup;
+    if (virEventRegisterDefaultImpl() < 0) {
+        mpReportError("libvirt: cannot register the default event loop");
+        goto cleanup;
+    }
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGTERM);
+    sigaddset(&mask, SIGINT);
+    sigaddset(&mask, SIGHUP);
+    if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
+        (agent->signalFd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) < 0 ||
+        (agent->signalWatch = virEventAddHandle(agent->signalFd, VIR_EVENT_HANDLE_READABLE,
+                                                mpAgentSignal, agent, NULL)) < 0) {
+        mpReportError("cannot set up signal handling");
+        goto cleanup;
+    }
+    /* a broken pipe must be an error return, not the end of the agent */
+    signal(SIGPIPE, SIG_IGN);
+    if (!(agent->spool = mpSpoolNew(cfg->stateDir)))
+        goto cleanup;
+    if (!(agent->amqp = mpAmqpNew(cfg, mpAgentOnMessage, mpAgentOnBusState, agent)))
+        goto cleanup;
+    agent->monitor = mpMonitorNew(cfg, &agent->policy, &cb, agent);
+    ret = agent;
+    agent = NULL;
+
+ cleanup:
+    mpAgentFree(agent);
+    return ret;
+}
+
+void
+mpAgentFree(mpAgent *agent)
+{
+    if (!agent)
+        return;
+    mpMonitorFree(agent->monitor);
+    mpAmqpFree(agent->amqp);
+    mpSpoolFree(agent->spool);
+    if (agent->signalWatch >= 0)
+        virEventRemoveHandle(agent->signalWatch);
+    if (agent->signalFd >= 0)
+        close(agent->signalFd);
+    mpConfigFree(agent->cfg);
+    free(agent->configPath);
+    free(agent->nova);
+    free(agent);
+}
+
+int
+mpAgentRun(mpAgent *agent)
+{
+    MP_INFO(NULL, "migpilot-agent %s starting: host %s, libvirt %s, exchange %s, queue %s, "
+            "policy %s", MP_VERSION, agent->cfg->host, agent->cfg->libvirtUri,
+            agent->cfg->exchange, agent->cfg->queue, mpPolicyModeToString(agent->policy.mode));
+    if (mpAmqpStart(agent->amqp) < 0 || mpMonitorStart(agent->monitor) < 0)
+        return -1;
+    while (!agent->quit) {
+        if (virEventRunDefaultImpl() < 0) {
+            mpReportError("event loop failed: %s", virGetLastErrorMessage());
+            return -1;
+        }
+    }
+    MP_INFO(NULL, "stopped: %llu bus messages read, %llu rejected, %zu record(s) spooled",
+            agent->received, agent->rejected, mpSpoolCount(agent->spool));
+    return 0;
+}

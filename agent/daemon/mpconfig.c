@@ -1,0 +1,583 @@
+/*
+ * mpconfig.c: the agent's INI configuration, parsed with inih and checked against a table
+ */
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mpalloc.h"
+#include "mpconfig.h"
+#include "mperror.h"
+#include "mplog.h"
+
+typedef enum {
+    MP_OPT_STRING,
+    MP_OPT_BOOL,
+    MP_OPT_UINT,      /* unsigned with bounds */
+    MP_OPT_SIZE,      /* size_t with bounds */
+    MP_OPT_LOGLEVEL,
+    MP_OPT_LIST,      /* comma-separated strings */
+} mpOptType;
+
+typedef struct {
+    const char *section;
+    const char *name;
+    mpOptType type;
+    size_t offset;
+    const char *defaultValue;  /* applied through the same parser, so defaults are checked */
+    unsigned long long min;
+    unsigned long long max;
+    const char *help;
+} mpOption;
+
+#define OFF(field) offsetof(mpConfig, field)
+
+/* A list option's count follows its array in mpConfig. */
+_Static_assert(offsetof(mpConfig, nbindKeys) == offsetof(mpConfig, bindKeys) + sizeof(char **),
+               "list count must follow the list");
+
+static const mpOption mpOptions[] = {
+    { "DEFAULT", "host", MP_OPT_STRING, OFF(host), NULL, 0, 0,
+      "This compute host's name as nova knows it ([DEFAULT] host of nova.conf); "
+      "default: the system's host name." },
+    { "DEFAULT", "state_dir", MP_OPT_STRING, OFF(stateDir), "/var/lib/migpilot", 0, 0,
+      "Where unpublished metrics records are spooled until the broker takes them." },
+    { "DEFAULT", "log_level", MP_OPT_LOGLEVEL, OFF(logLevel), "info", 0, 0,
+      "debug, info, warning or error." },
+    { "DEFAULT", "use_syslog", MP_OPT_BOOL, OFF(useSyslog), "false", 0, 0,
+      "Log to syslog (daemon facility) instead of stderr." },
+    { "DEFAULT", "progress_interval_ms", MP_OPT_UINT, OFF(progressIntervalMs), "5000",
+      0, 3600000,
+      "How often a compute.live_migration.progress notification is published during a "
+      "migration; 0 publishes none." },
+
+    { "amqp", "transport_url", MP_OPT_STRING, OFF(transportUrl), NULL, 0, 0,
+      "Broker URL in nova's syntax (rabbit://user:pass@host:port/vhost); default: "
+      "[oslo_messaging_notifications] or [DEFAULT] transport_url of nova_conf." },
+    { "amqp", "nova_conf", MP_OPT_STRING, OFF(novaConf), "/etc/nova/nova.conf", 0, 0,
+      "nova.conf to read transport_url from when this file sets none." },
+    { "amqp", "exchange", MP_OPT_STRING, OFF(exchange), "nova", 0, 0,
+      "Topic exchange nova notifies on (nova sets control_exchange = nova)." },
+    { "amqp", "publish_topic", MP_OPT_STRING, OFF(publishTopic), "notifications.info", 0, 0,
+      "Routing key of migpilot's notifications (Ceilometer reads notifications.info)." },
+    { "amqp", "bind_keys", MP_OPT_LIST, OFF(bindKeys),
+      "versioned_notifications.info,notifications.info", 0, 0,
+      "Routing keys of nova's notifications that the agent's own queue is bound to." },
+    { "amqp", "queue", MP_OPT_STRING, OFF(queue), NULL, 0, 0,
+      "The agent's own queue (never one that Ceilometer reads); default migpilot.<host>." },
+    { "amqp", "durable", MP_OPT_BOOL, OFF(durable), "false", 0, 0,
+      "Declare exchange and queue durable: must match nova's amqp_durable_queues." },
+    { "amqp", "max_message_bytes", MP_OPT_SIZE, OFF(maxMessageBytes), "1048576",
+      1024, 64ULL * 1024 * 1024,
+      "Larger bus messages are rejected (acked, counted, logged)." },
+    { "amqp", "max_message_depth", MP_OPT_UINT, OFF(maxMessageDepth), "64", 4, 1024,
+      "Deeper JSON nesting in a bus message is rejected." },
+    { "amqp", "ssl", MP_OPT_BOOL, OFF(ssl), "false", 0, 0,
+      "Connect with TLS (also implied by an amqps:// URL)." },
+    { "amqp", "ssl_ca_file", MP_OPT_STRING, OFF(sslCaFile), NULL, 0, 0,
+      "CA certificates that verify the broker." },
+    { "amqp", "ssl_cert_file", MP_OPT_STRING, OFF(sslCertFile), NULL, 0, 0,
+      "Client certificate (optional)." },
+    { "amqp", "ssl_key_file", MP_OPT_STRING, OFF(sslKeyFile), NULL, 0, 0,
+      "Client key (optional)." },
+    { "amqp", "ssl_verify", MP_OPT_BOOL, OFF(sslVerify), "true", 0, 0,
+      "Verify the broker's certificate and host name." },
+    { "amqp", "password_file", MP_OPT_STRING, OFF(passwordFile), NULL, 0, 0,
+      "File holding the broker password (refused when world-readable)." },
+    { "amqp", "reconnect_min_ms", MP_OPT_UINT, OFF(reconnectMinMs), "500", 10, 600000,
+      "First delay before reconnecting to the broker; doubles up to reconnect_max_ms." },
+    { "amqp", "reconnect_max_ms", MP_OPT_UINT, OFF(reconnectMaxMs), "30000", 10, 3600000,
+      "Longest delay between broker reconnection attempts." },
+    { "amqp", "heartbeat_s", MP_OPT_UINT, OFF(heartbeatS), "60", 0, 3600,
+      "AMQP heartbeat; 0 disables it." },
+
+    { "libvirt", "uri", MP_OPT_STRING, OFF(libvirtUri), "qemu:///system", 0, 0,
+      "libvirt connection of this host." },
+    { "libvirt", "poll_interval_ms", MP_OPT_UINT, OFF(pollIntervalMs), "250", 20, 250,
+      "Job statistics of an active outgoing migration are read this often (at most 250)." },
+    { "libvirt", "discovery_interval_ms", MP_OPT_UINT, OFF(discoveryIntervalMs), "5000",
+      100, 600000,
+      "Safety net: how often all domains are checked for migrations that raised no event." },
+    { "libvirt", "reconnect_interval_ms", MP_OPT_UINT, OFF(reconnectIntervalMs), "2000",
+      100, 600000,
+      "Delay between attempts to reconnect to libvirtd." },
+
+    { "logs", "nova_compute_log", MP_OPT_STRING, OFF(novaComputeLog),
+      "/var/log/nova/nova-compute.log", 0, 0,
+      "nova-compute's log, followed to time migrations as nova sees them; empty: off." },
+    { "logs", "timezone", MP_OPT_STRING, OFF(timezone), NULL, 0, 0,
+      "Time zone of nova-compute's log timestamps (IANA name); default: the host's." },
+
+    { "recovery", "postcopy_recovery", MP_OPT_BOOL, OFF(postcopyRecovery), "true", 0, 0,
+      "Resume a post-copy migration whose network broke, when the link returns." },
+    { "recovery", "retry_interval_ms", MP_OPT_UINT, OFF(recoveryRetryMs), "2000", 100,
+      600000, "Delay between attempts to resume a paused post-copy migration." },
+    { "recovery", "alert_after_ms", MP_OPT_UINT, OFF(recoveryAlertMs), "60000", 1000,
+      86400000, "Report loudly when a post-copy migration stays paused this long." },
+};
+
+#define MP_NOPTIONS (sizeof(mpOptions) / sizeof(mpOptions[0]))
+
+typedef struct {
+    mpConfig *cfg;
+    const char *name;
+    mpConfigPolicyValidator validator;
+    void *opaque;
+    char error[1024];
+    unsigned char seen[MP_NOPTIONS];
+} mpConfigParse;
+
+static void
+mpConfigFreeList(char ***list, size_t *n)
+{
+    size_t i;
+
+    for (i = 0; i < *n; i++)
+        free((*list)[i]);
+    MP_FREE(*list);
+    *n = 0;
+}
+
+static int
+mpConfigParseBool(const char *value, bool *out)
+{
+    static const char *const truths[] = { "true", "yes", "on", "1" };
+    static const char *const lies[] = { "false", "no", "off", "0" };
+    size_t i;
+
+    for (i = 0; i < 4; i++) {
+        if (strcasecmp(value, truths[i]) == 0) {
+            *out = true;
+            return 0;
+        }
+        if (strcasecmp(value, lies[i]) == 0) {
+            *out = false;
+            return 0;
+        }
+    }
+    mpReportError("expected true or false, got '%.64s'", value);
+    return -1;
+}
+
+static int
+mpConfigParseUnsigned(const char *value, unsigned long long min, unsigned long long max,
+                      unsigned long long *out)
+{
+    char *end = NULL;
+    unsigned long long v;
+
+    errno = 0;
+    if (!*value || *value == '-' || *value == '+') {
+        mpReportError("expected a whole number from %llu to %llu, got '%.64s'",
+                      min, max, value);
+        return -1;
+    }
+    v = strtoull(value, &end, 10);
+    if (errno || *end || v < min || v > max) {
+        mpReportError("expected a whole number from %llu to %llu, got '%.64s'",
+                      min, max, value);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int
+mpConfigSetOption(mpConfig *cfg, const mpOption *opt, const char *value)
+{
+    void *field = (char *)cfg + opt->offset;
+    unsigned long long num;
+    int level;
+
+    switch (opt->type) {
+    case MP_OPT_STRING:
+        free(*(char **)field);
+        *(char **)field = mpStrdup(value);
+        return 0;
+    case MP_OPT_BOOL:
+        return mpConfigParseBool(value, (bool *)field);
+    case MP_OPT_UINT:
+        if (mpConfigParseUnsigned(value, opt->min, opt->max, &num) < 0)
+            return -1;
+        *(unsigned *)field = (unsigned)num;
+        return 0;
+    case MP_OPT_SIZE:
+        if (mpConfigParseUnsigned(value, opt->min, opt->max, &num) < 0)
+            return -1;
+        *(size_t *)field = (size_t)num;
+        return 0;
+    case MP_OPT_LOGLEVEL:
+        if ((level = mpLogLevelFromString(value)) < 0) {
+            mpReportError("expected debug, info, warning or error, got '%.64s'", value);
+            return -1;
+        }
+        *(int *)field = level;
+        return 0;
+    case MP_OPT_LIST: {
+        char ***list = (char ***)field;
+        size_t *n = (size_t *)((char *)field + sizeof(char **));
+        size_t alloc = 0;
+        const char *p = value;
+
+        mpConfigFreeList(list, n);
+        while (*p) {
+            const char *end = strchr(p, ',');
+            size_t len = end ? (size_t)(end - p) : strlen(p);
+            const char *s = p;
+
+            while (len && (*s == ' ' || *s == '\t')) {
+                s++;
+                len--;
+            }
+            while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+                len--;
+            if (len) {
+                mpGrow(list, &alloc, *n + 1, sizeof(char *));
+                (*list)[(*n)++] = mpStrndup(s, len);
+            }
+            if (!end)
+                break;
+            p = end + 1;
+        }
+        if (*n == 0) {
+            mpReportError("expected a comma-separated list, got '%.64s'", value);
+            return -1;
+        }
+        return 0;
+    }
+    }
+    return -1;
+}
+
+static int
+mpConfigHandler(void *user, const char *section, const char *name, const char *value)
+{
+    mpConfigParse *parse = user;
+    mpConfig *cfg = parse->cfg;
+    size_t i;
+
+    if (!*section || strcmp(section, "default") == 0)
+        section = "DEFAULT";
+
+    if (strcmp(section, "policy") == 0) {
+        size_t alloc = cfg->npolicy;
+
+        if (parse->validator && parse->validator(name, value, parse->opaque) < 0) {
+            /* the policy's own message names the key */
+            snprintf(parse->error, sizeof(parse->error), "%s", mpGetLastErrorMessage());
+            return 0;
+        }
+        mpGrow(&cfg->policyKeys, &alloc, cfg->npolicy + 1, sizeof(char *));
+        alloc = cfg->npolicy;
+        mpGrow(&cfg->policyValues, &alloc, cfg->npolicy + 1, sizeof(char *));
+        cfg->policyKeys[cfg->npolicy] = mpStrdup(name);
+        cfg->policyValues[cfg->npolicy] = mpStrdup(value);
+        cfg->npolicy++;
+        return 1;
+    }
+
+    for (i = 0; i < MP_NOPTIONS; i++) {
+        if (strcmp(mpOptions[i].section, section) == 0 &&
+            strcmp(mpOptions[i].name, name) == 0)
+            break;
+    }
+    if (i == MP_NOPTIONS) {
+        int knownSection = 0;
+        size_t j;
+
+        for (j = 0; j < MP_NOPTIONS; j++)
+            knownSection |= strcmp(mpOptions[j].section, section) == 0;
+        if (knownSection)
+            snprintf(parse->error, sizeof(parse->error), "[%.64s] %.64s: unknown key",
+                     section, name);
+        else
+            snprintf(parse->error, sizeof(parse->error), "[%.64s]: unknown section",
+                     section);
+        return 0;
+    }
+    if (parse->seen[i]) {
+        snprintf(parse->error, sizeof(parse->error), "[%s] %s: set twice",
+                 section, name);
+        return 0;
+    }
+    parse->seen[i] = 1;
+    if (mpConfigSetOption(cfg, &mpOptions[i], value) < 0) {
+        snprintf(parse->error, sizeof(parse->error), "[%s] %s: %s",
+                 section, name, mpGetLastErrorMessage());
+        return 0;
+    }
+    return 1;
+}
+
+static int
+mpConfigApplyDefaults(mpConfig *cfg)
+{
+    size_t i;
+
+    for (i = 0; i < MP_NOPTIONS; i++) {
+        if (!mpOptions[i].defaultValue)
+            continue;
+        if (mpConfigSetOption(cfg, &mpOptions[i], mpOptions[i].defaultValue) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Cross-option checks and derived values, once the whole file is read. */
+static int
+mpConfigFinish(mpConfig *cfg, const char *name)
+{
+    char hostname[HOST_NAME_MAX + 1];
+
+    if (!cfg->host || !*cfg->host) {
+        if (gethostname(hostname, sizeof(hostname)) < 0) {
+            mpReportError("%s: [DEFAULT] host: not set and the host name is unknown", name);
+            return -1;
+        }
+        hostname[HOST_NAME_MAX] = '\0';
+        free(cfg->host);
+        cfg->host = mpStrdup(hostname);
+    }
+    if (strpbrk(cfg->host, " \t/#*")) {
+        mpReportError("%s: [DEFAULT] host: '%.64s' is not a host name", name, cfg->host);
+        return -1;
+    }
+    if (!cfg->queue || !*cfg->queue) {
+        free(cfg->queue);
+        cfg->queue = mpAsprintf("migpilot.%s", cfg->host);
+    }
+    if (cfg->reconnectMinMs > cfg->reconnectMaxMs) {
+        mpReportError("%s: [amqp] reconnect_min_ms: %u is larger than reconnect_max_ms (%u)",
+                      name, cfg->reconnectMinMs, cfg->reconnectMaxMs);
+        return -1;
+    }
+    if (cfg->stateDir[0] != '/') {
+        mpReportError("%s: [DEFAULT] state_dir: must be an absolute path, got '%.64s'",
+                      name, cfg->stateDir);
+        return -1;
+    }
+    if ((cfg->sslCertFile && *cfg->sslCertFile) != (cfg->sslKeyFile && *cfg->sslKeyFile)) {
+        mpReportError("%s: [amqp] ssl_cert_file and ssl_key_file: set both or neither", name);
+        return -1;
+    }
+    return 0;
+}
+
+static mpConfig *
+mpConfigLoadWith(const char *name, int (*parseFn)(const void *src, mpConfigParse *parse),
+                 const void *src, mpConfigPolicyValidator validator, void *opaque)
+{
+    mpConfigParse parse = { 0 };
+    mpConfig *cfg = mpAlloc0(sizeof(*cfg));
+    mpConfig *ret = NULL;
+    int line;
+
+    parse.cfg = cfg;
+    parse.name = name;
+    parse.validator = validator;
+    parse.opaque = opaque;
+
+    if (mpConfigApplyDefaults(cfg) < 0) {
+        mpReportError("%s: built-in default rejected: %s", name, mpGetLastErrorMessage());
+        goto cleanup;
+    }
+    line = parseFn(src, &parse);
+    if (line < 0) {
+        mpReportError("%s: cannot read: %s", name, errno ? strerror(errno) : "error");
+        goto cleanup;
+    }
+    if (line > 0) {
+        if (parse.error[0])
+            mpReportError("%s:%d: %s", name, line, parse.error);
+        else
+            mpReportError("%s:%d: not an INI line (expected [section] or key = value)",
+                          name, line);
+        goto cleanup;
+    }
+    if (mpConfigFinish(cfg, name) < 0)
+        goto cleanup;
+
+    ret = cfg;
+    cfg = NULL;
+
+ cleanup:
+    mpConfigFree(cfg);
+    return ret;
+}
+
+static int
+mpConfigParseFile(const void *src, mpConfigParse *parse)
+{
+    errno = 0;
+    return ini_parse((const char *)src, mpConfigHandler, parse);
+}
+
+static int
+mpConfigParseString(const void *src, mpConfigParse *parse)
+{
+    return ini_parse_string((const char *)src, mpConfigHandler, parse);
+}
+
+mpConfig *
+mpConfigLoad(const char *path, mpConfigPolicyValidator validator, void *opaque)
+{
+    return mpConfigLoadWith(path, mpConfigParseFile, path, validator, opaque);
+}
+
+mpConfig *
+mpConfigLoadString(const char *name, const char *text,
+                   mpConfigPolicyValidator validator, void *opaque)
+{
+    return mpConfigLoadWith(name, mpConfigParseString, text, validator, opaque);
+}
+
+void
+mpConfigFree(mpConfig *cfg)
+{
+    size_t i;
+
+    if (!cfg)
+        return;
+    for (i = 0; i < MP_NOPTIONS; i++) {
+        void *field = (char *)cfg + mpOptions[i].offset;
+
+        if (mpOptions[i].type == MP_OPT_STRING)
+            free(*(char **)field);
+        else if (mpOptions[i].type == MP_OPT_LIST)
+            mpConfigFreeList((char ***)field, (size_t *)((char *)field + sizeof(char **)));
+    }
+    for (i = 0; i < cfg->npolicy; i++) {
+        free(cfg->policyKeys[i]);
+        free(cfg->policyValues[i]);
+    }
+    free(cfg->policyKeys);
+    free(cfg->policyValues);
+    free(cfg);
+}
+
+/* nova.conf: the notification bus is [oslo_messaging_notifications] transport_url,
+ * falling back to [DEFAULT] transport_url, as oslo.messaging does. */
+typedef struct {
+    char *defaultUrl;
+    char *notificationsUrl;
+} mpNovaTransport;
+
+static int
+mpNovaConfHandler(void *user, const char *section, const char *name, const char *value)
+{
+    mpNovaTransport *nt = user;
+
+    if (strcmp(name, "transport_url") != 0 || !*value)
+        return 1;
+    if (strcmp(section, "DEFAULT") == 0) {
+        free(nt->defaultUrl);
+        nt->defaultUrl = mpStrdup(value);
+    } else if (strcmp(section, "oslo_messaging_notifications") == 0) {
+        free(nt->notificationsUrl);
+        nt->notificationsUrl = mpStrdup(value);
+    }
+    return 1;
+}
+
+int
+mpConfigResolveTransport(mpConfig *cfg)
+{
+    mpNovaTransport nt = { NULL, NULL };
+    int ret = -1;
+    int rc;
+
+    if (cfg->transportUrl && *cfg->transportUrl)
+        return 0;
+    errno = 0;
+    rc = ini_parse(cfg->novaConf, mpNovaConfHandler, &nt);
+    if (rc < 0) {
+        mpReportError("[amqp] transport_url: not set, and %s cannot be read: %s",
+                      cfg->novaConf, errno ? strerror(errno) : "error");
+        goto cleanup;
+    }
+    if (!nt.notificationsUrl && !nt.defaultUrl) {
+        mpReportError("[amqp] transport_url: not set, and %s sets no transport_url",
+                      cfg->novaConf);
+        goto cleanup;
+    }
+    free(cfg->transportUrl);
+    cfg->transportUrl = mpStrdup(nt.notificationsUrl ? nt.notificationsUrl : nt.defaultUrl);
+    ret = 0;
+
+ cleanup:
+    free(nt.defaultUrl);
+    free(nt.notificationsUrl);
+    return ret;
+}
+
+char *
+mpConfigReadPassword(const mpConfig *cfg)
+{
+    struct stat sb;
+    char buf[1024];
+    FILE *fp = NULL;
+    char *ret = NULL;
+    size_t len;
+
+    if (!cfg->passwordFile || !*cfg->passwordFile) {
+        mpReportError("[amqp] password_file: not set");
+        return NULL;
+    }
+    if (!(fp = fopen(cfg->passwordFile, "r"))) {
+        mpReportError("[amqp] password_file: cannot open %s: %s",
+                      cfg->passwordFile, strerror(errno));
+        goto cleanup;
+    }
+    if (fstat(fileno(fp), &sb) < 0) {
+        mpReportError("[amqp] password_file: cannot stat %s: %s",
+                      cfg->passwordFile, strerror(errno));
+        goto cleanup;
+    }
+    if (sb.st_mode & S_IROTH) {
+        mpReportError("[amqp] password_file: %s is world-readable; refusing it "
+                      "(chmod o-rwx)", cfg->passwordFile);
+        goto cleanup;
+    }
+    if (!fgets(buf, sizeof(buf), fp)) {
+        mpReportError("[amqp] password_file: %s is empty", cfg->passwordFile);
+        goto cleanup;
+    }
+    len = strcspn(buf, "\r\n");
+    buf[len] = '\0';
+    ret = mpStrdup(buf);
+
+ cleanup:
+    if (fp)
+        fclose(fp);
+    return ret;
+}
+
+char *
+mpConfigDescribe(void)
+{
+    char *out = mpStrdup("");
+    const char *section = "";
+    size_t i;
+
+    for (i = 0; i < MP_NOPTIONS; i++) {
+        char *next;
+
+        if (strcmp(section, mpOptions[i].section) != 0) {
+            section = mpOptions[i].section;
+            next = mpAsprintf("%s%s[%s]\n", out, *out ? "\n" : "", section);
+            free(out);
+            out = next;
+        }
+        next = mpAsprintf("%s# %s\n#%s = %s\n", out, mpOptions[i].help, mpOptions[i].name,
+                          mpOptions[i].defaultValue ? mpOptions[i].defaultValue : "");
+        free(out);
+        out = next;
+    }
+    return out;
+}

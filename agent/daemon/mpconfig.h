@@ -1,0 +1,82 @@
+/*
+ * mpconfig.h: /etc/migpilot/migpilot.conf, validated whole before the agent starts
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define MP_EXIT_CONFIG 78 /* EX_CONFIG */
+
+typedef struct _mpConfig mpConfig;
+struct _mpConfig {
+    /* [DEFAULT] */
+    char *host;                  /* this compute host's name, as nova's [DEFAULT] host */
+    char *stateDir;              /* spool of unpublished records, migration state */
+    int logLevel;                /* mpLogLevel */
+    bool useSyslog;
+    unsigned progressIntervalMs; /* 0: no progress notifications */
+
+    /* [amqp] */
+    char *transportUrl;          /* nova's syntax; NULL: read from novaConf */
+    char *novaConf;
+    char *exchange;
+    char *publishTopic;          /* routing key of migpilot's notifications */
+    char **bindKeys;             /* nova topics the agent's own queue is bound to */
+    size_t nbindKeys;
+    char *queue;                 /* NULL: "migpilot.<host>" */
+    bool durable;                /* exchange/queue flags must match the site's */
+    size_t maxMessageBytes;
+    unsigned maxMessageDepth;
+    bool ssl;
+    char *sslCaFile;
+    char *sslCertFile;
+    char *sslKeyFile;
+    bool sslVerify;
+    char *passwordFile;          /* overrides the URL's password; must not be world-readable */
+    unsigned reconnectMinMs;
+    unsigned reconnectMaxMs;
+    unsigned heartbeatS;
+
+    /* [libvirt] */
+    char *libvirtUri;
+    unsigned pollIntervalMs;
+    unsigned discoveryIntervalMs;
+    unsigned reconnectIntervalMs;
+
+    /* [logs] */
+    char *novaComputeLog;        /* NULL or "": do not follow nova-compute's log */
+    char *timezone;              /* NULL: the host's */
+
+    /* [recovery] */
+    bool postcopyRecovery;
+    unsigned recoveryRetryMs;
+    unsigned recoveryAlertMs;
+
+    /* [policy]: kept as text, validated by the policy module (mpConfigPolicyPairs) */
+    char **policyKeys;
+    char **policyValues;
+    size_t npolicy;
+};
+
+/*
+ * Validates one [policy] key; set by the agent so that the policy's own table judges
+ * its keys. Returns -1 and reports an error naming the problem.
+ */
+typedef int (*mpConfigPolicyValidator)(const char *key, const char *value, void *opaque);
+
+/* Loads and validates path; NULL with an error "path:line: [section] key: problem". */
+mpConfig *mpConfigLoad(const char *path, mpConfigPolicyValidator validator, void *opaque);
+/* Same, from a string (tests, fuzzing); name is used in error messages. */
+mpConfig *mpConfigLoadString(const char *name, const char *text,
+                             mpConfigPolicyValidator validator, void *opaque);
+void mpConfigFree(mpConfig *cfg);
+
+/* Resolves transportUrl from nova.conf when unset; -1 with an error if neither has one. */
+int mpConfigResolveTransport(mpConfig *cfg);
+
+/* Reads the password file (refused when world-readable). Caller frees. */
+char *mpConfigReadPassword(const mpConfig *cfg);
+
+/* Writes every option with its default and help, as etc/migpilot/migpilot.conf shows. */
+char *mpConfigDescribe(void);

@@ -1,0 +1,41 @@
+/*
+ * mpmonitor.h: libvirt's view of this host's outgoing live migrations
+ *
+ * Owns the libvirt connection, its domain events and the job-stats poll timer. Each
+ * active outgoing migration gets a policy; when it says switch (auto mode) the monitor
+ * calls virDomainMigrateStartPostCopy. Nothing but libvirt's own view can make it act.
+ */
+#pragma once
+
+#include "mpconfig.h"
+#include "mpmetrics.h"
+#include "mppolicy.h"
+
+typedef struct _mpMonitor mpMonitor;
+
+typedef struct _mpMonitorCallbacks mpMonitorCallbacks;
+struct _mpMonitorCallbacks {
+    /* At most every progress_interval_ms during a migration. */
+    void (*progress)(const char *uuid, int64_t startedAtMs, const mpProgress *progress,
+                     void *opaque);
+    /* A switch was decided (acted on or only reported), or someone else switched. */
+    void (*switched)(const char *uuid, int64_t startedAtMs, const mpSwitch *sw,
+                     void *opaque);
+    /* Once per migration, when it has finished; rec->id has only the instance filled. */
+    void (*finished)(mpMigrationRecord *rec, void *opaque);
+};
+
+/* cfg and policy are borrowed and must outlive the monitor (see mpMonitorSetPolicy). */
+mpMonitor *mpMonitorNew(const mpConfig *cfg, const mpPolicyConfig *policy,
+                        const mpMonitorCallbacks *cb, void *opaque);
+void mpMonitorFree(mpMonitor *mon);
+
+/* Connects (retrying in the background if libvirtd is not there) and picks up
+ * migrations already running. Needs libvirt's event loop registered. */
+int mpMonitorStart(mpMonitor *mon);
+
+/* New migrations use this policy configuration from now on (SIGHUP). */
+void mpMonitorSetPolicy(mpMonitor *mon, const mpPolicyConfig *policy);
+
+/* Number of migrations being watched. */
+size_t mpMonitorActiveCount(mpMonitor *mon);

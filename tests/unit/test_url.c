@@ -1,0 +1,90 @@
+/*
+ * test_url.c: transport URLs in nova's syntax
+ */
+#include <string.h>
+
+#include "mptest.h"
+#include "mperror.h"
+#include "mpurl.h"
+
+START_TEST(test_url_basic)
+{
+    mpTransportUrl *u = mpTransportUrlParse("rabbit://nova:s%40cret@ctl:5673/");
+
+    ck_assert_ptr_nonnull(u);
+    ck_assert_uint_eq(u->nhosts, 1);
+    ck_assert_str_eq(u->hosts[0].user, "nova");
+    ck_assert_str_eq(u->hosts[0].password, "s@cret");
+    ck_assert_str_eq(u->hosts[0].host, "ctl");
+    ck_assert_int_eq(u->hosts[0].port, 5673);
+    ck_assert_str_eq(u->vhost, "/");
+    ck_assert_int_eq(u->ssl, 0);
+    mpTransportUrlFree(u);
+}
+END_TEST
+
+START_TEST(test_url_multi_host_vhost_ssl)
+{
+    mpTransportUrl *u = mpTransportUrlParse(
+        "rabbit://a:pa@h1:5671,b:pb@[::1]:5672,h3/nova%2Fvh?ssl=1");
+
+    ck_assert_ptr_nonnull(u);
+    ck_assert_uint_eq(u->nhosts, 3);
+    ck_assert_str_eq(u->hosts[1].host, "::1");
+    ck_assert_int_eq(u->hosts[1].port, 5672);
+    ck_assert_str_eq(u->hosts[2].host, "h3");
+    ck_assert_int_eq(u->hosts[2].port, 5672);
+    ck_assert_str_eq(u->hosts[2].user, "guest");
+    ck_assert_str_eq(u->vhost, "nova/vh");
+    ck_assert_int_eq(u->ssl, 1);
+    mpTransportUrlFree(u);
+
+    u = mpTransportUrlParse("amqps://u:p@broker");
+    ck_assert_ptr_nonnull(u);
+    ck_assert_int_eq(u->ssl, 1);
+    ck_assert_str_eq(u->vhost, "/");
+    mpTransportUrlFree(u);
+}
+END_TEST
+
+START_TEST(test_url_errors)
+{
+    static const struct { const char *url; const char *err; } cases[] = {
+        { "http://h/", "unsupported scheme 'http'" },
+        { "kafka://h/", "unsupported scheme 'kafka'" },
+        { "rabbit://u:p@h:99999/", "bad port '99999'" },
+        { "rabbit://u:p@h:/", "bad port for host 'h'" },
+        { "rabbit://u:p@:5672/", "a host is empty" },
+        { "rabbit://u:p%zz@h/", "bad %-escape in the password" },
+        { "rabbit://u%00:p@h/", "bad %-escape in the user name" },
+        { "rabbit://u:p@[::1/", "unterminated [IPv6] host" },
+        { "rabbit://h/%", "bad %-escape in the virtual host" },
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        mpTransportUrl *u = mpTransportUrlParse(cases[i].url);
+
+        ck_assert_msg(u == NULL, "accepted %s", cases[i].url);
+        ck_assert_msg(strstr(mpGetLastErrorMessage(), cases[i].err) != NULL,
+                      "%s: '%s' lacks '%s'", cases[i].url, mpGetLastErrorMessage(),
+                      cases[i].err);
+        ck_assert_ptr_null(strstr(mpGetLastErrorMessage(), "zz"));
+    }
+}
+END_TEST
+
+static Suite *
+url_suite(void)
+{
+    Suite *s = suite_create("url");
+    TCase *tc = tcase_create("parse");
+
+    tcase_add_test(tc, test_url_basic);
+    tcase_add_test(tc, test_url_multi_host_vhost_ssl);
+    tcase_add_test(tc, test_url_errors);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+MP_TEST_MAIN(url_suite)
