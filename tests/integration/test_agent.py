@@ -1,0 +1,250 @@
+"""migpilot-agent on the lab: real libvirt hosts, real QEMU guests, a real RabbitMQ, and
+Debian's oslo.messaging listening the way Ceilometer does."""
+import re
+import threading
+import time
+import uuid
+
+import libvirt
+import pytest
+
+from tests.integration import bus
+from tests.integration.agentproc import Agent
+from tests.lab import lab as lablib
+
+# Small guests keep the suite short: a 256 MiB pass at 32 MiB/s takes ~8 s.
+MEM_MIB = 256
+BANDWIDTH_MIBS = 32
+STALLED = dict(mem_mib=MEM_MIB, dirty_mib=160, dirty_rate=-1)      # flat out, > the cap
+CONVERGING = dict(mem_mib=MEM_MIB, dirty_mib=64, dirty_rate=4)     # well under the cap
+
+
+class EventRecorder:
+    """The source's libvirt events, timed by the test itself (monotonic seconds)."""
+
+    def __init__(self, host):
+        lablib.ensure_event_loop()
+        self.conn = libvirt.open(host.uri)
+        self.events = []
+        self.lock = threading.Lock()
+        self.ids = [
+            self.conn.domainEventRegisterAny(
+                None, libvirt.VIR_DOMAIN_EVENT_ID_MIGRATION_ITERATION, self._iteration, None),
+            self.conn.domainEventRegisterAny(
+                None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self._lifecycle, None),
+        ]
+
+    def _iteration(self, conn, dom, iteration, opaque):
+        with self.lock:
+            self.events.append((time.monotonic(), dom.UUIDString(), 'iteration', iteration))
+
+    def _lifecycle(self, conn, dom, event, detail, opaque):
+        with self.lock:
+            self.events.append((time.monotonic(), dom.UUIDString(), 'lifecycle',
+                                (event, detail)))
+
+    def first(self, uuid_, kind, value):
+        with self.lock:
+            for t, u, k, v in self.events:
+                if u == uuid_ and k == kind and v == value:
+                    return t
+        return None
+
+    def close(self):
+        for i in self.ids:
+            try:
+                self.conn.domainEventDeregisterAny(i)
+            except libvirt.libvirtError:
+                pass
+        self.conn.close()
+
+
+@pytest.fixture
+def collector(rabbit):
+    c = bus.Collector(rabbit.url).start()
+    yield c
+    c.stop()
+
+
+@pytest.fixture
+def agent_factory(lab, rabbit):
+    agents = []
+
+    def make(**kw):
+        a = Agent(lab.hosts[0].uri, rabbit.url, host=lab.hosts[0].name, **kw)
+        agents.append(a)
+        return a.start()
+
+    yield make
+    for a in agents:
+        rc = a.stop()
+        log = a.log()
+        a.cleanup()
+        # every agent must stop cleanly on SIGTERM, and never crash or leak on the way
+        assert rc == 0, 'agent exit status %s; log:\n%s' % (rc, log[-3000:])
+        assert 'ERROR: AddressSanitizer' not in log, log[-3000:]
+
+
+@pytest.fixture
+def guest(lab):
+    names = []
+
+    def make(params, persistent=True):
+        name = 'mp-%s' % uuid.uuid4().hex[:8]
+        names.append(name)
+        dom = lab.start_guest(lab.hosts[0], name, persistent=persistent, **params)
+        return name, dom.UUIDString()
+
+    yield make
+    for name in names:
+        lab.destroy_guest(name)
+
+
+def _metrics(collector, instance, timeout=90):
+    found = collector.wait_for('compute.live_migration.metrics', instance, timeout=timeout)
+    assert len(found) == 1, 'one metrics record per migration, got %d' % len(found)
+    return found[0]
+
+
+def test_converging_migration_is_left_alone_and_measured(lab, agent_factory, guest,
+                                                         collector):
+    agent = agent_factory()
+    name, inst = guest(CONVERGING)
+    a, b = lab.hosts
+    completed = {}
+
+    lablib.ensure_event_loop()
+    conn = libvirt.open(a.uri)
+    cb = conn.domainEventRegisterAny(
+        None, libvirt.VIR_DOMAIN_EVENT_ID_JOB_COMPLETED,
+        lambda c, d, params, o: completed.setdefault(d.UUIDString(), params), None)
+    try:
+        m = lab.migrate(a, b, name, bandwidth_mibs=BANDWIDTH_MIBS, postcopy=True,
+                        timeout=180)
+        assert m.ok
+        n = _metrics(collector, inst)
+        deadline = time.monotonic() + 10
+        while inst not in completed and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        conn.domainEventDeregisterAny(cb)
+        conn.close()
+    p = n['payload']
+    stats = completed[inst]
+    assert p['outcome'] == 'completed'
+    assert p['mode'] == 'pre-copy'
+    assert p['decided_by'] == 'none' and p['switch_reason'] is None
+    # the figures are libvirt's own completed statistics on the source
+    assert p['migration_time_ms'] == stats['time_elapsed']
+    assert p['downtime_ms'] == stats['downtime']
+    assert p['bytes_transferred'] == stats['data_processed']
+    assert p['passes'] == stats['memory_iteration'] and p['passes'] >= 2
+    assert p['memory_total_bytes'] == stats['memory_total']
+    assert n['publisher_id'] == 'migpilot.%s' % a.name
+    assert collector.of('compute.live_migration.switch', inst) == []
+    assert 'switched to post-copy' not in agent.log()
+    lab.check_guest_healthy(b, name)
+
+
+def test_stalled_migration_is_switched_at_pass_two(lab, agent_factory, guest, collector):
+    agent = agent_factory()
+    name, inst = guest(STALLED)
+    a, b = lab.hosts
+    rec = EventRecorder(a)
+    try:
+        m = lab.migrate(a, b, name, bandwidth_mibs=BANDWIDTH_MIBS, postcopy=True,
+                        timeout=240)
+        assert m.ok
+        metrics = _metrics(collector, inst)
+        switch = collector.wait_for('compute.live_migration.switch', inst)[0]
+        pass2 = rec.first(inst, 'iteration', 2)
+        postcopy = rec.first(inst, 'lifecycle', (libvirt.VIR_DOMAIN_EVENT_SUSPENDED,
+                                                 libvirt.VIR_DOMAIN_EVENT_SUSPENDED_POSTCOPY))
+    finally:
+        rec.close()
+    assert pass2 is not None, 'no MIGRATION_ITERATION 2 event seen'
+    assert postcopy is not None, 'the source never entered post-copy'
+    # the switch happens at the start of pass 2, or within 1 s of it
+    assert 0 <= postcopy - pass2 <= 1.0, 'switched %.3f s after pass 2 began' % (
+        postcopy - pass2)
+    s = switch['payload']
+    assert s['pass'] == 2 and s['acted'] is True and s['decided_by'] == 'migpilot'
+    assert s['reason'] in ('not-converging', 'remaining-not-shrinking', 'deadline')
+    assert s['explanation'] and s['figures'] is not None
+    p = metrics['payload']
+    assert p['outcome'] == 'completed' and p['mode'] == 'post-copy'
+    assert p['decided_by'] == 'migpilot' and p['switch_reason'] == s['reason']
+    assert p['postcopy_switch_ms'] is not None and p['postcopy_switch_ms'] > 0
+    assert p['postcopy_requests'] is not None
+    assert p['bytes_transferred'] > p['memory_total_bytes'] * 0.5
+    assert p['migration_time_ms'] > p['postcopy_switch_ms']
+    assert re.search(r'switched to post-copy at pass 2, \d+ ms after the pass began',
+                     agent.log())
+    lab.check_guest_healthy(b, name)
+
+
+def test_observe_mode_reports_but_never_switches(lab, agent_factory, guest, collector):
+    agent = agent_factory(policy={'mode': 'observe'})
+    name, inst = guest(STALLED)
+    a, b = lab.hosts
+    m = lab.migrate(a, b, name, bandwidth_mibs=BANDWIDTH_MIBS, postcopy=True, wait=False)
+    try:
+        switch = collector.wait_for('compute.live_migration.switch', inst, timeout=120)[0]
+        m.wait_pass(3, timeout=120)
+        assert m.stats(), 'the migration must still run in pre-copy'
+    finally:
+        m.abort()
+        m.wait(timeout=120, check=False)
+    s = switch['payload']
+    assert s['acted'] is False and s['pass'] == 2
+    assert s['decided_by'] == 'migpilot'
+    metrics = _metrics(collector, inst)['payload']
+    assert metrics['outcome'] == 'cancelled'
+    assert metrics['mode'] == 'pre-copy' and metrics['postcopy_switch_ms'] is None
+    assert 'not acted on' in agent.log()
+    # aborted cleanly: the guest still runs on the source
+    lab.check_guest_healthy(a, name)
+
+
+def test_migration_without_postcopy_flag_is_measured_only(lab, agent_factory, guest,
+                                                          collector):
+    agent = agent_factory()
+    name, inst = guest(STALLED)
+    a, b = lab.hosts
+    m = lab.migrate(a, b, name, bandwidth_mibs=BANDWIDTH_MIBS, postcopy=False, wait=False)
+    try:
+        agent.wait_log(r'post-copy is not permitted for this migration', timeout=120)
+        m.wait_pass(3, timeout=120)
+    finally:
+        m.abort()
+        m.wait(timeout=120, check=False)
+    metrics = _metrics(collector, inst)['payload']
+    assert metrics['outcome'] == 'cancelled' and metrics['mode'] == 'pre-copy'
+    switch = collector.wait_for('compute.live_migration.switch', inst)[0]['payload']
+    assert switch['acted'] is False and switch['reason'] == 'postcopy-not-permitted'
+    # said once, clearly, naming the nova option
+    assert len(re.findall('post-copy is not permitted', agent.log())) == 1
+    assert 'live_migration_permit_post_copy' in agent.log()
+    lab.check_guest_healthy(a, name)
+
+
+def test_metrics_carry_nova_identity_from_the_bus(lab, rabbit, agent_factory, guest,
+                                                  collector):
+    agent = agent_factory()
+    name, inst = guest(CONVERGING)
+    a, b = lab.hosts
+    project, user = uuid.uuid4().hex, uuid.uuid4().hex
+    request_id = bus.new_request_id()
+    bus.publish_nova_pre_live_migration(rabbit.url, inst, source=a.name, dest=b.name,
+                                        project=project, user=user, request_id=request_id)
+    agent.wait_log(r'nova: instance.live_migration_pre.start from nova-compute:%s'
+                   % re.escape(b.name), timeout=30)
+    m = lab.migrate(a, b, name, bandwidth_mibs=BANDWIDTH_MIBS, postcopy=True, timeout=180)
+    assert m.ok
+    p = _metrics(collector, inst)['payload']
+    assert p['instance_id'] == inst
+    assert p['project_id'] == project
+    assert p['user_id'] == user
+    assert p['request_id'] == request_id
+    assert p['source_host'] == a.name
+    assert p['dest_host'] == b.name
