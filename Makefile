@@ -103,9 +103,9 @@ unit: $(UNIT_BINS)
 # libFuzzer targets: the core and daemon sources compiled in with clang's sanitizers.
 build/fuzz/%: tests/fuzz/%.c $(CORE_SRCS) $(DAEMON_SRCS)
 	@mkdir -p $(@D)
-	$(CLANG) -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-		-Iagent/core -Iagent/daemon $(PKG_CFLAGS) -o $@ $< $(CORE_SRCS) $(DAEMON_SRCS) \
-		$(DAEMON_LIBS)
+	$(CLANG) -std=gnu11 $(filter -D%,$(BASE_CFLAGS)) -g -O1 \
+		-fsanitize=fuzzer,address,undefined -Iagent/core -Iagent/daemon $(PKG_CFLAGS) \
+		-o $@ $< $(CORE_SRCS) $(DAEMON_SRCS) $(DAEMON_LIBS)
 
 fuzz-build: $(FUZZ_BINS)
 

@@ -1,11 +1,542 @@
 /*
- * logs.c: placeholder until the logs bindings land
+ * logs.c: _migpilot.scan_logs and _migpilot.parse_log_line over mplogline + mptimeline
+ *
+ * Files are read here, in C, with large read()s and the GIL released; the core only sees
+ * bytes. Time zones: the core converts local time through a callback. Here the callback
+ * asks Python's zoneinfo (tz given) or the host's zone (tz None, naive datetime.timestamp(),
+ * i.e. mktime) while holding the GIL, after the scan. That keeps setenv("TZ")/tzset, which
+ * is not thread-safe, out of the process, and follows Python's rules for ambiguous and
+ * missing local times (fold = 0). Conversions are few (a dozen per migration) and cached per
+ * 15 minutes of local time (every zone's transitions fall on such boundaries).
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
 #include "mppy.h"
+#include "mpalloc.h"
+#include "mplogline.h"
+#include "mptimeline.h"
+
+#define READ_CHUNK (1 << 20)   /* L2-sized: the bytes are parsed while still in cache */
+#define CACHE_SLOTS 64
+#define BLOCK_MS (15 * 60 * 1000)
+
+/* ---- json_t to Python ---- */
+
+static PyObject *
+jsonToPy(json_t *j)
+{
+    switch (json_typeof(j)) {
+    case JSON_OBJECT: {
+        PyObject *d = PyDict_New();
+        const char *key;
+        json_t *val;
+
+        if (!d)
+            return NULL;
+        json_object_foreach(j, key, val) {
+            PyObject *v = jsonToPy(val);
+
+            if (!v || PyDict_SetItemString(d, key, v) < 0) {
+                Py_XDECREF(v);
+                Py_DECREF(d);
+                return NULL;
+            }
+            Py_DECREF(v);
+        }
+        return d;
+    }
+    case JSON_ARRAY: {
+        size_t i, n = json_array_size(j);
+        PyObject *l = PyList_New((Py_ssize_t)n);
+
+        if (!l)
+            return NULL;
+        for (i = 0; i < n; i++) {
+            PyObject *v = jsonToPy(json_array_get(j, i));
+
+            if (!v) {
+                Py_DECREF(l);
+                return NULL;
+            }
+            PyList_SET_ITEM(l, (Py_ssize_t)i, v);
+        }
+        return l;
+    }
+    case JSON_STRING:
+        return PyUnicode_DecodeUTF8(json_string_value(j), (Py_ssize_t)json_string_length(j),
+                                    "replace");
+    case JSON_INTEGER:
+        return PyLong_FromLongLong(json_integer_value(j));
+    case JSON_REAL:
+        return PyFloat_FromDouble(json_real_value(j));
+    case JSON_TRUE:
+        Py_RETURN_TRUE;
+    case JSON_FALSE:
+        Py_RETURN_FALSE;
+    case JSON_NULL:
+    default:
+        Py_RETURN_NONE;
+    }
+}
+
+/* ---- time zone converter (GIL held) ---- */
+
+typedef struct {
+    PyObject *datetimeCls;   /* datetime.datetime */
+    PyObject *zone;          /* ZoneInfo, or NULL for the host's zone */
+    bool failed;             /* a Python exception is pending */
+    struct {
+        int64_t block;
+        int64_t offset;      /* epoch ms - local ms at the block's start */
+        bool used;
+    } cache[CACHE_SLOTS];
+} pyZone;
+
+static int64_t
+pyConvertBlock(pyZone *z, int64_t blockLocalMs)
+{
+    int64_t days = blockLocalMs >= 0 ? blockLocalMs / 86400000 :
+        -((-blockLocalMs + 86399999) / 86400000);
+    int64_t msOfDay = blockLocalMs - days * 86400000;
+    int64_t y, m, d;
+    PyObject *dt = NULL, *ts = NULL;
+    int64_t ret = INT64_MIN;
+
+    {
+        /* civil_from_days (Howard Hinnant) */
+        int64_t zz = days + 719468;
+        int64_t era = (zz >= 0 ? zz : zz - 146096) / 146097;
+        int64_t doe = zz - era * 146097;
+        int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+        int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        int64_t mp = (5 * doy + 2) / 153;
+
+        d = doy - (153 * mp + 2) / 5 + 1;
+        m = mp < 10 ? mp + 3 : mp - 9;
+        y = yoe + era * 400 + (m <= 2);
+    }
+    dt = PyObject_CallFunction(z->datetimeCls, "LLLLLLlO", (long long)y, (long long)m,
+                               (long long)d, (long long)(msOfDay / 3600000),
+                               (long long)(msOfDay / 60000 % 60),
+                               (long long)(msOfDay / 1000 % 60), 0L,
+                               z->zone ? z->zone : Py_None);
+    if (!dt)
+        goto cleanup;
+    ts = PyObject_CallMethod(dt, "timestamp", NULL);
+    if (!ts)
+        goto cleanup;
+    ret = (int64_t)(PyFloat_AsDouble(ts) * 1000.0 + (PyFloat_AsDouble(ts) >= 0 ? 0.5 : -0.5));
+    if (PyErr_Occurred())
+        ret = INT64_MIN;
+
+ cleanup:
+    Py_XDECREF(dt);
+    Py_XDECREF(ts);
+    return ret;
+}
+
+static int64_t
+pyConvert(const struct tm *tm, int ms, void *opaque)
+{
+    pyZone *z = opaque;
+    int64_t local = mpTimeUTCToEpochMs(tm, ms, NULL);
+    int64_t block, epoch;
+    size_t slot;
+
+    if (z->failed || local == INT64_MIN)
+        return INT64_MIN;
+    block = local >= 0 ? local / BLOCK_MS : -((-local + BLOCK_MS - 1) / BLOCK_MS);
+    slot = (size_t)(block & (CACHE_SLOTS - 1));
+    if (z->cache[slot].used && z->cache[slot].block == block)
+        return local + z->cache[slot].offset;
+    epoch = pyConvertBlock(z, block * BLOCK_MS);
+    if (epoch == INT64_MIN) {
+        /* e.g. a year datetime does not accept: the stamp's epoch_ms is null */
+        if (PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_ValueError) &&
+            !PyErr_ExceptionMatches(PyExc_OverflowError) &&
+            !PyErr_ExceptionMatches(PyExc_OSError)) {
+            z->failed = true;
+            return INT64_MIN;
+        }
+        PyErr_Clear();
+        return INT64_MIN;
+    }
+    z->cache[slot].used = true;
+    z->cache[slot].block = block;
+    z->cache[slot].offset = epoch - block * BLOCK_MS;
+    return local + z->cache[slot].offset;
+}
+
+static int
+pyZoneInit(pyZone *z, const char *tz)
+{
+    PyObject *mod = NULL;
+    int ret = -1;
+
+    memset(z, 0, sizeof(*z));
+    if (!(mod = PyImport_ImportModule("datetime")))
+        goto cleanup;
+    if (!(z->datetimeCls = PyObject_GetAttrString(mod, "datetime")))
+        goto cleanup;
+    Py_CLEAR(mod);
+    if (tz) {
+        PyObject *cls;
+
+        if (!(mod = PyImport_ImportModule("zoneinfo")))
+            goto cleanup;
+        if (!(cls = PyObject_GetAttrString(mod, "ZoneInfo")))
+            goto cleanup;
+        z->zone = PyObject_CallFunction(cls, "s", tz);
+        Py_DECREF(cls);
+        if (!z->zone) {
+            if (PyErr_ExceptionMatches(PyExc_KeyError) ||
+                PyErr_ExceptionMatches(PyExc_ValueError) ||
+                PyErr_ExceptionMatches(PyExc_OSError)) {
+                PyErr_Clear();
+                PyErr_Format(mpPyError, "unknown time zone '%s'", tz);
+            }
+            goto cleanup;
+        }
+    }
+    ret = 0;
+
+ cleanup:
+    Py_XDECREF(mod);
+    return ret;
+}
+
+static void
+pyZoneClear(pyZone *z)
+{
+    Py_CLEAR(z->datetimeCls);
+    Py_CLEAR(z->zone);
+}
+
+/* ---- file scanning (GIL released) ---- */
+
+/* Feeds each file to tl; on error returns the index of the failing file and sets *err. */
+static Py_ssize_t
+scanFiles(mpTimeline *tl, char **paths, Py_ssize_t n, int *err)
+{
+    char *buf = mpAllocN(READ_CHUNK, 1);
+    Py_ssize_t i;
+    Py_ssize_t failed = -1;
+
+    for (i = 0; i < n && failed < 0; i++) {
+        int fd = open(paths[i], O_RDONLY | O_CLOEXEC);
+        ssize_t got;
+
+        if (fd < 0) {
+            *err = errno;
+            failed = i;
+            break;
+        }
+        posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+        while ((got = read(fd, buf, READ_CHUNK)) != 0) {
+            if (got < 0) {
+                if (errno == EINTR)
+                    continue;
+                *err = errno;
+                failed = i;
+                break;
+            }
+            mpTimelineFeedBytes(tl, buf, (size_t)got);
+        }
+        close(fd);
+        mpTimelineEndOfFile(tl);
+    }
+    free(buf);
+    return failed;
+}
+
+/* list of str/bytes/PathLike to a NULL-terminated array of file system paths. */
+static char **
+convertPaths(PyObject *list, Py_ssize_t *n, PyObject **keep)
+{
+    PyObject *seq = PySequence_Fast(list, "paths must be a list of file names");
+    char **paths = NULL;
+    Py_ssize_t i;
+
+    *keep = NULL;
+    if (!seq)
+        return NULL;
+    *n = PySequence_Fast_GET_SIZE(seq);
+    *keep = PyList_New(*n);
+    if (!*keep)
+        goto error;
+    paths = mpAllocN((size_t)*n + 1, sizeof(*paths));
+    for (i = 0; i < *n; i++) {
+        PyObject *b = NULL;
+
+        if (!PyUnicode_FSConverter(PySequence_Fast_GET_ITEM(seq, i), &b))
+            goto error;
+        PyList_SET_ITEM(*keep, i, b);
+        paths[i] = PyBytes_AS_STRING(b);
+    }
+    Py_DECREF(seq);
+    return paths;
+
+ error:
+    Py_DECREF(seq);
+    Py_CLEAR(*keep);
+    free(paths);
+    return NULL;
+}
+
+static int
+scanInto(mpTimeline *tl, PyObject *list)
+{
+    PyObject *keep = NULL;
+    Py_ssize_t n = 0, failed;
+    char **paths = convertPaths(list, &n, &keep);
+    int err = 0;
+
+    if (!paths)
+        return -1;
+    Py_BEGIN_ALLOW_THREADS
+    failed = scanFiles(tl, paths, n, &err);
+    Py_END_ALLOW_THREADS
+    if (failed >= 0) {
+        errno = err;
+        PyErr_SetFromErrnoWithFilename(PyExc_OSError, paths[failed]);
+    }
+    free(paths);
+    Py_DECREF(keep);
+    return failed >= 0 ? -1 : 0;
+}
+
+PyDoc_STRVAR(scanLogsDoc,
+"scan_logs(paths, tz=None, peers=None) -> dict\n\n"
+"Scans nova-compute log files in order (rotated files oldest first) and returns\n"
+"{'live_migrations': [...], 'total_lines': n, 'line_counts_by_level': {...}, ...} in the\n"
+"shape of the fixtures' truth. tz: IANA zone of the log's local time (None: this host's).\n"
+"peers: log files of the peer (source) host; destination rollbacks take its outcome.\n"
+"Raises OSError naming an unreadable file, _migpilot.Error for an unknown zone.");
+
+static PyObject *
+pyScanLogs(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = { "paths", "tz", "peers", NULL };
+    PyObject *list = NULL, *peerList = Py_None;
+    const char *tz = NULL;
+    mpTimeline *tl = NULL, *peer = NULL;
+    pyZone zone;
+    json_t *j = NULL;
+    PyObject *ret = NULL;
+    bool zoneReady = false;
+
+    (void)self;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|zO:scan_logs", kwlist, &list, &tz,
+                                     &peerList))
+        return NULL;
+    if (PyUnicode_Check(list) || PyBytes_Check(list)) {
+        PyErr_SetString(PyExc_TypeError, "paths must be a list of file names");
+        return NULL;
+    }
+    if (pyZoneInit(&zone, tz) < 0)
+        goto cleanup;
+    zoneReady = true;
+    tl = mpTimelineNew(pyConvert, &zone);
+    if (scanInto(tl, list) < 0)
+        goto cleanup;
+    if (peerList != Py_None) {
+        peer = mpTimelineNew(NULL, NULL);
+        if (scanInto(peer, peerList) < 0)
+            goto cleanup;
+        mpTimelineCorrelate(tl, peer);
+    }
+    j = mpTimelineToJSON(tl);
+    if (zone.failed)
+        goto cleanup;
+    ret = jsonToPy(j);
+
+ cleanup:
+    json_decref(j);
+    mpTimelineFree(tl);
+    mpTimelineFree(peer);
+    if (zoneReady)
+        pyZoneClear(&zone);
+    return ret;
+}
+
+/* ---- one line ---- */
+
+static const char *
+eventName(mpLogEvent ev)
+{
+    static const char *const names[] = {
+        [MP_LOG_EVENT_NONE] = NULL,
+        [MP_LOG_EVENT_LIVE_MIGRATION_DATA] = "live_migration_data",
+        [MP_LOG_EVENT_PRE_LIVE_MIGRATION_DATA] = "pre_live_migration_data",
+        [MP_LOG_EVENT_START_MONITORING] = "start_monitoring",
+        [MP_LOG_EVENT_MONITOR] = "monitor",
+        [MP_LOG_EVENT_INCREASING_DOWNTIME] = "increasing_downtime",
+        [MP_LOG_EVENT_PROGRESS] = "progress",
+        [MP_LOG_EVENT_COMPLETION_TIMEOUT] = "completion_timeout",
+        [MP_LOG_EVENT_SWITCH_POSTCOPY] = "switch_postcopy",
+        [MP_LOG_EVENT_POSTCOPY_LIFECYCLE] = "postcopy_lifecycle",
+        [MP_LOG_EVENT_LIVE_MIGRATION_FAILURE] = "live_migration_failure",
+        [MP_LOG_EVENT_OP_COMPLETED] = "operation_completed",
+        [MP_LOG_EVENT_OP_ABORTED] = "operation_aborted",
+        [MP_LOG_EVENT_OP_CANCELLED] = "operation_cancelled",
+        [MP_LOG_EVENT_POST_LIVE_MIGRATION] = "post_live_migration",
+        [MP_LOG_EVENT_MIGRATE_FINISHED] = "migrate_finished",
+        [MP_LOG_EVENT_POST_OPERATION_STARTED] = "post_operation_started",
+        [MP_LOG_EVENT_INSTANCE_DESTROYED] = "instance_destroyed",
+        [MP_LOG_EVENT_SYNC_POWER_MOVED] = "sync_power_moved",
+        [MP_LOG_EVENT_AUDIT_RESOURCES] = "audit_resources",
+    };
+
+    if ((size_t)ev >= sizeof(names) / sizeof(names[0]))
+        return NULL;
+    return names[ev];
+}
+
+static int
+setSlice(PyObject *d, const char *key, mpSlice s, bool nullIfEmpty)
+{
+    PyObject *v;
+    int rc;
+
+    if (nullIfEmpty && s.len == 0) {
+        v = Py_NewRef(Py_None);
+    } else {
+        v = PyUnicode_DecodeUTF8(s.p ? s.p : "", (Py_ssize_t)s.len, "replace");
+        if (!v)
+            return -1;
+    }
+    rc = PyDict_SetItemString(d, key, v);
+    Py_DECREF(v);
+    return rc;
+}
+
+static int
+setInt(PyObject *d, const char *key, int64_t val)
+{
+    PyObject *v = PyLong_FromLongLong(val);
+    int rc;
+
+    if (!v)
+        return -1;
+    rc = PyDict_SetItemString(d, key, v);
+    Py_DECREF(v);
+    return rc;
+}
+
+static int
+setStr(PyObject *d, const char *key, const char *s)
+{
+    PyObject *v = s ? PyUnicode_FromString(s) : Py_NewRef(Py_None);
+    int rc;
+
+    if (!v)
+        return -1;
+    rc = PyDict_SetItemString(d, key, v);
+    Py_DECREF(v);
+    return rc;
+}
+
+static int64_t
+sliceToInt(mpSlice s)
+{
+    int64_t v = 0;
+    size_t i;
+
+    for (i = 0; i < s.len; i++)     /* at most 10 digits: checked by the parser */
+        v = v * 10 + (s.p[i] - '0');
+    return v;
+}
+
+PyDoc_STRVAR(parseLogLineDoc,
+"parse_log_line(line) -> dict | None\n\n"
+"Parses one nova-compute log line (bytes or str, without or with its newline). None when\n"
+"the line does not start with oslo.log's prefix.");
+
+static PyObject *
+pyParseLogLine(PyObject *self, PyObject *arg)
+{
+    static const char *const kinds[] = { NULL, "context", "no_context", "continuation" };
+    const char *buf;
+    Py_ssize_t len;
+    mpLogLine l;
+    PyObject *d = NULL;
+
+    (void)self;
+    if (PyBytes_Check(arg)) {
+        buf = PyBytes_AS_STRING(arg);
+        len = PyBytes_GET_SIZE(arg);
+    } else if (PyUnicode_Check(arg)) {
+        if (!(buf = PyUnicode_AsUTF8AndSize(arg, &len)))
+            return NULL;
+    } else {
+        PyErr_SetString(PyExc_TypeError, "line must be bytes or str");
+        return NULL;
+    }
+    if (len > 0 && buf[len - 1] == '\n')
+        len--;
+    if (mpLogLineParse(buf, (size_t)len, &l) == MP_LOG_LINE_UNKNOWN)
+        Py_RETURN_NONE;
+    if (!(d = PyDict_New()))
+        return NULL;
+    if (setStr(d, "kind", kinds[l.kind]) < 0 ||
+        setSlice(d, "timestamp", l.timestamp, false) < 0 ||
+        setInt(d, "pid", sliceToInt(l.pid)) < 0 ||
+        setStr(d, "level", mpLogLevelName(l.level)) < 0 ||
+        setSlice(d, "logger", l.logger, false) < 0 ||
+        setSlice(d, "global_request_id", l.globalRequestId, true) < 0 ||
+        setSlice(d, "request_id", l.requestId, true) < 0 ||
+        setSlice(d, "user_identity", l.userIdentity, true) < 0 ||
+        setSlice(d, "instance_uuid", l.instance, true) < 0 ||
+        setSlice(d, "message", l.message, false) < 0 ||
+        setSlice(d, "debug_func", l.debugFunc, true) < 0 ||
+        setSlice(d, "debug_path", l.debugPath, true) < 0 ||
+        setStr(d, "event", eventName(l.event)) < 0)
+        goto error;
+    if (l.debugFunc.len && setInt(d, "debug_lineno", l.debugLineno) < 0)
+        goto error;
+    if (l.event == MP_LOG_EVENT_PROGRESS) {
+        PyObject *p = Py_BuildValue("{s:L, s:L, s:L, s:L, s:L}",
+                                    "secs", (long long)l.progress.secs,
+                                    "memory_remaining_pct", (long long)l.progress.memoryRemainingPct,
+                                    "processed_bytes", (long long)l.progress.processedBytes,
+                                    "remaining_bytes", (long long)l.progress.remainingBytes,
+                                    "total_bytes", (long long)l.progress.totalBytes);
+        int rc;
+
+        if (!p)
+            goto error;
+        rc = PyDict_SetItemString(d, "progress", p);
+        Py_DECREF(p);
+        if (rc < 0)
+            goto error;
+    }
+    if ((l.event == MP_LOG_EVENT_COMPLETION_TIMEOUT ||
+         l.event == MP_LOG_EVENT_INCREASING_DOWNTIME) && setInt(d, "secs", l.number) < 0)
+        goto error;
+    if (l.host.len && setSlice(d, "host", l.host, false) < 0)
+        goto error;
+    if (l.fromHost.len && setSlice(d, "from_host", l.fromHost, false) < 0)
+        goto error;
+    return d;
+
+ error:
+    Py_DECREF(d);
+    return NULL;
+}
+
+static PyMethodDef logsMethods[] = {
+    { "scan_logs", (PyCFunction)(void (*)(void))pyScanLogs, METH_VARARGS | METH_KEYWORDS,
+      scanLogsDoc },
+    { "parse_log_line", pyParseLogLine, METH_O, parseLogLineDoc },
+    { NULL, NULL, 0, NULL },
+};
 
 int
 mpPyLogsRegister(PyObject *module)
 {
-    (void)module;
-    return 0;
+    return PyModule_AddFunctions(module, logsMethods);
 }

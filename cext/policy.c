@@ -1,11 +1,460 @@
 /*
- * policy.c: placeholder until the policy bindings land
+ * policy.c: _migpilot.Policy, the convergence policy (agent/core/mppolicy.h) for Python
+ *
+ *   p = _migpilot.Policy(mode="observe", deadline_ms=600000)   # keys of [policy]
+ *   d = p.feed_sample({"elapsed_ms": 9500, "pass": 2, "memory_remaining": ..., ...})
+ *   d = p.feed_iteration(2, 9400)
+ *   p.config -> {"mode": "observe", "min_pass": 2, ...}
+ *
+ * Decisions are dicts; unknown figures are None. Bad config or input raises
+ * _migpilot.Error with the core's message (which names the key).
  */
+#include <math.h>
+#include <string.h>
+
 #include "mppy.h"
+#include "mperror.h"
+#include "mppolicy.h"
+
+typedef struct {
+    PyObject_HEAD
+    mpPolicy *policy;
+} mpPyPolicy;
+
+static void
+mpPyPolicyDealloc(mpPyPolicy *self)
+{
+    mpPolicyFree(self->policy);
+    self->policy = NULL;
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* The INI string of a Python config value: str as is, int and float through str(). */
+static PyObject *
+mpPyPolicyConfigString(const char *key, PyObject *value)
+{
+    if (PyUnicode_Check(value)) {
+        Py_INCREF(value);
+        return value;
+    }
+    if (PyBool_Check(value) || !(PyLong_Check(value) || PyFloat_Check(value))) {
+        PyErr_Format(mpPyError, "[policy] %s: expected a number or a string, not %s",
+                     key, Py_TYPE(value)->tp_name);
+        return NULL;
+    }
+    return PyObject_Str(value);
+}
+
+static int
+mpPyPolicyInit(mpPyPolicy *self, PyObject *args, PyObject *kwargs)
+{
+    mpPolicyConfig cfg;
+    PyObject *key, *value;
+    Py_ssize_t pos = 0;
+    mpPolicy *policy;
+
+    if (PyTuple_GET_SIZE(args) != 0) {
+        PyErr_SetString(PyExc_TypeError, "Policy() takes keyword arguments only");
+        return -1;
+    }
+    mpPolicyConfigInit(&cfg);
+    while (kwargs && PyDict_Next(kwargs, &pos, &key, &value)) {
+        const char *name = PyUnicode_AsUTF8(key);
+        const char *str;
+        PyObject *s;
+
+        if (!name)
+            return -1;
+        if (!(s = mpPyPolicyConfigString(name, value)))
+            return -1;
+        if (!(str = PyUnicode_AsUTF8(s))) {
+            Py_DECREF(s);
+            return -1;
+        }
+        if (mpPolicyConfigSet(&cfg, name, str) < 0) {
+            Py_DECREF(s);
+            PyErr_SetString(mpPyError, mpGetLastErrorMessage());
+            return -1;
+        }
+        Py_DECREF(s);
+    }
+    if (!(policy = mpPolicyNew(&cfg))) {
+        PyErr_SetString(mpPyError, mpGetLastErrorMessage());
+        return -1;
+    }
+    mpPolicyFree(self->policy);
+    self->policy = policy;
+    return 0;
+}
+
+static int
+mpPyPolicyReady(mpPyPolicy *self)
+{
+    if (!self->policy) {
+        PyErr_SetString(mpPyError, "Policy was not initialised");
+        return -1;
+    }
+    return 0;
+}
+
+/* A non-negative integer (or integral float) of a sample. */
+static int
+mpPyPolicyULL(const char *key, PyObject *value, unsigned long long *out)
+{
+    if (PyBool_Check(value))
+        goto bad;
+    if (PyLong_Check(value)) {
+        unsigned long long v = PyLong_AsUnsignedLongLong(value);
+
+        if (v == (unsigned long long)-1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            goto bad;
+        }
+        *out = v;
+        return 0;
+    }
+    if (PyFloat_Check(value)) {
+        double v = PyFloat_AS_DOUBLE(value);
+
+        if (!isfinite(v) || v < 0 || v >= 1.8e19)
+            goto bad;
+        *out = (unsigned long long)v;
+        return 0;
+    }
+
+ bad:
+    PyErr_Format(mpPyError, "sample: %s must be a non-negative integer", key);
+    return -1;
+}
+
+static int
+mpPyPolicyBool(const char *key, PyObject *value, bool *out)
+{
+    if (!PyBool_Check(value)) {
+        PyErr_Format(mpPyError, "sample: %s must be True or False", key);
+        return -1;
+    }
+    *out = value == Py_True;
+    return 0;
+}
+
+typedef enum {
+    MP_PY_F_ELAPSED, MP_PY_F_PASS, MP_PY_F_TOTAL, MP_PY_F_PROCESSED, MP_PY_F_REMAINING,
+    MP_PY_F_BPS, MP_PY_F_DIRTY_BPS, MP_PY_F_DIRTY_PPS, MP_PY_F_PAGE_SIZE,
+    MP_PY_F_MAX_DOWNTIME, MP_PY_F_EXP_DOWNTIME, MP_PY_F_PERMITTED, MP_PY_F_IN_POSTCOPY,
+    MP_PY_F_IGNORED,
+} mpPyField;
+
+static const struct {
+    const char *name;
+    mpPyField field;
+} mpPySampleKeys[] = {
+    { "elapsed_ms", MP_PY_F_ELAPSED },
+    { "time_elapsed_ms", MP_PY_F_ELAPSED },     /* the lab traces' name */
+    { "pass", MP_PY_F_PASS },
+    { "memory_total", MP_PY_F_TOTAL },
+    { "memory_processed", MP_PY_F_PROCESSED },
+    { "memory_remaining", MP_PY_F_REMAINING },
+    { "memory_bps", MP_PY_F_BPS },
+    { "dirty_rate_bps", MP_PY_F_DIRTY_BPS },
+    { "dirty_rate_pps", MP_PY_F_DIRTY_PPS },
+    { "page_size", MP_PY_F_PAGE_SIZE },
+    { "max_downtime_ms", MP_PY_F_MAX_DOWNTIME },
+    { "expected_downtime_ms", MP_PY_F_EXP_DOWNTIME },
+    { "postcopy_permitted", MP_PY_F_PERMITTED },
+    { "in_postcopy", MP_PY_F_IN_POSTCOPY },
+    /* trace bookkeeping, so that a trace line's dict can be fed as it is */
+    { "kind", MP_PY_F_IGNORED },
+    { "t_ms", MP_PY_F_IGNORED },
+    { "postcopy_requests", MP_PY_F_IGNORED },
+};
+
+/* Fills *s from a dict; None values count as missing. -1 with an exception. */
+static int
+mpPyPolicySampleFromDict(PyObject *dict, mpPolicySample *s)
+{
+    PyObject *key, *value;
+    Py_ssize_t pos = 0;
+    unsigned long long pps = 0, page = 4096;
+    bool have_pps = false, have_elapsed = false;
+
+    memset(s, 0, sizeof(*s));
+    s->postcopy_permitted = true;
+    if (!PyDict_Check(dict)) {
+        PyErr_SetString(PyExc_TypeError, "feed_sample() takes a dict");
+        return -1;
+    }
+    while (PyDict_Next(dict, &pos, &key, &value)) {
+        const char *name;
+        size_t i;
+        unsigned long long v = 0;
+        int field = -1;
+
+        if (!PyUnicode_Check(key)) {
+            PyErr_SetString(mpPyError, "sample: keys must be strings");
+            return -1;
+        }
+        if (!(name = PyUnicode_AsUTF8(key)))
+            return -1;
+        for (i = 0; i < sizeof(mpPySampleKeys) / sizeof(mpPySampleKeys[0]); i++) {
+            if (strcmp(mpPySampleKeys[i].name, name) == 0) {
+                field = (int)mpPySampleKeys[i].field;
+                break;
+            }
+        }
+        if (field < 0) {
+            PyErr_Format(mpPyError, "sample: unknown key '%s'", name);
+            return -1;
+        }
+        if (value == Py_None || field == MP_PY_F_IGNORED)
+            continue;
+        if (field == MP_PY_F_PERMITTED) {
+            if (mpPyPolicyBool(name, value, &s->postcopy_permitted) < 0)
+                return -1;
+            continue;
+        }
+        if (field == MP_PY_F_IN_POSTCOPY) {
+            if (mpPyPolicyBool(name, value, &s->in_postcopy) < 0)
+                return -1;
+            continue;
+        }
+        if (mpPyPolicyULL(name, value, &v) < 0)
+            return -1;
+        switch ((mpPyField)field) {
+        case MP_PY_F_ELAPSED: s->elapsed_ms = v; have_elapsed = true; break;
+        case MP_PY_F_PASS:
+            if (v > 0xffffffffULL) {
+                PyErr_Format(mpPyError, "sample: %s out of range", name);
+                return -1;
+            }
+            s->pass = (unsigned int)v;
+            s->has |= MP_POLICY_HAS_PASS;
+            break;
+        case MP_PY_F_TOTAL: s->memory_total = v; s->has |= MP_POLICY_HAS_TOTAL; break;
+        case MP_PY_F_PROCESSED:
+            s->memory_processed = v;
+            s->has |= MP_POLICY_HAS_PROCESSED;
+            break;
+        case MP_PY_F_REMAINING:
+            s->memory_remaining = v;
+            s->has |= MP_POLICY_HAS_REMAINING;
+            break;
+        case MP_PY_F_BPS: s->memory_bps = v; s->has |= MP_POLICY_HAS_BPS; break;
+        case MP_PY_F_DIRTY_BPS: s->dirty_bps = v; s->has |= MP_POLICY_HAS_DIRTY; break;
+        case MP_PY_F_DIRTY_PPS: pps = v; have_pps = true; break;
+        case MP_PY_F_PAGE_SIZE: page = v; break;
+        case MP_PY_F_MAX_DOWNTIME:
+            s->max_downtime_ms = v;
+            s->has |= MP_POLICY_HAS_MAX_DOWNTIME;
+            break;
+        case MP_PY_F_EXP_DOWNTIME:
+            s->expected_downtime_ms = v;
+            s->has |= MP_POLICY_HAS_EXP_DOWNTIME;
+            break;
+        case MP_PY_F_PERMITTED:
+        case MP_PY_F_IN_POSTCOPY:
+        case MP_PY_F_IGNORED:
+            break;
+        }
+    }
+    if (!have_elapsed) {
+        PyErr_SetString(mpPyError, "sample: elapsed_ms is required");
+        return -1;
+    }
+    if (have_pps && !(s->has & MP_POLICY_HAS_DIRTY)) {
+        /* pages/s x page size, saturating rather than wrapping */
+        if (page == 0)
+            page = 4096;
+        s->dirty_bps = pps > ~0ULL / page ? ~0ULL : pps * page;
+        s->has |= MP_POLICY_HAS_DIRTY;
+    }
+    return 0;
+}
+
+/* Adds key: value to dict, taking the reference to value. -1 with an exception. */
+static int
+mpPyDictSteal(PyObject *dict, const char *key, PyObject *value)
+{
+    int rc;
+
+    if (!value)
+        return -1;
+    rc = PyDict_SetItemString(dict, key, value);
+    Py_DECREF(value);
+    return rc;
+}
+
+static PyObject *
+mpPyOptLL(long long v)
+{
+    if (v < 0)
+        Py_RETURN_NONE;
+    return PyLong_FromLongLong(v);
+}
+
+static PyObject *
+mpPyOptDouble(double v)
+{
+    if (!(v >= 0) || !isfinite(v))
+        Py_RETURN_NONE;
+    return PyFloat_FromDouble(v);
+}
+
+static PyObject *
+mpPyDecisionToDict(const mpPolicyDecision *d)
+{
+    PyObject *dict = PyDict_New();
+
+    if (!dict)
+        return NULL;
+    if (mpPyDictSteal(dict, "action",
+                      PyUnicode_FromString(mpPolicyActionToString(d->action))) < 0 ||
+        mpPyDictSteal(dict, "rule", PyUnicode_FromString(mpPolicyRuleToString(d->rule))) < 0 ||
+        mpPyDictSteal(dict, "switch_decided", PyBool_FromLong(d->switch_decided)) < 0 ||
+        mpPyDictSteal(dict, "acted_on", PyBool_FromLong(d->acted_on)) < 0 ||
+        mpPyDictSteal(dict, "evaluated", PyBool_FromLong(d->evaluated)) < 0 ||
+        mpPyDictSteal(dict, "prediction",
+                      PyUnicode_FromString(mpPolicyPredictionToString(d->prediction))) < 0 ||
+        mpPyDictSteal(dict, "pass", PyLong_FromUnsignedLong(d->pass)) < 0 ||
+        mpPyDictSteal(dict, "elapsed_ms", PyLong_FromUnsignedLongLong(d->elapsed_ms)) < 0 ||
+        mpPyDictSteal(dict, "rho", mpPyOptDouble(d->rho)) < 0 ||
+        mpPyDictSteal(dict, "rho_reported", mpPyOptDouble(d->rho_reported)) < 0 ||
+        mpPyDictSteal(dict, "remaining_start", mpPyOptLL(d->remaining_start)) < 0 ||
+        mpPyDictSteal(dict, "remaining_prev", mpPyOptLL(d->remaining_prev)) < 0 ||
+        mpPyDictSteal(dict, "threshold_bytes", mpPyOptLL(d->threshold_bytes)) < 0 ||
+        mpPyDictSteal(dict, "bandwidth_bps", mpPyOptLL(d->bandwidth_bps)) < 0 ||
+        mpPyDictSteal(dict, "predicted_passes", mpPyOptDouble(d->predicted_passes)) < 0 ||
+        mpPyDictSteal(dict, "predicted_finish_ms", mpPyOptLL(d->predicted_finish_ms)) < 0 ||
+        mpPyDictSteal(dict, "switch_cost_ms", mpPyOptLL(d->switch_cost_ms)) < 0 ||
+        mpPyDictSteal(dict, "explanation", PyUnicode_DecodeUTF8(d->explanation,
+                                                                (Py_ssize_t)strlen(d->explanation),
+                                                                "replace")) < 0) {
+        Py_DECREF(dict);
+        return NULL;
+    }
+    return dict;
+}
+
+static PyObject *
+mpPyPolicyFeedSample(mpPyPolicy *self, PyObject *arg)
+{
+    mpPolicySample s;
+    mpPolicyDecision d;
+
+    if (mpPyPolicyReady(self) < 0 || mpPyPolicySampleFromDict(arg, &s) < 0)
+        return NULL;
+    if (mpPolicyFeedSample(self->policy, &s, &d) < 0) {
+        PyErr_SetString(mpPyError, mpGetLastErrorMessage());
+        return NULL;
+    }
+    return mpPyDecisionToDict(&d);
+}
+
+static PyObject *
+mpPyPolicyFeedIteration(mpPyPolicy *self, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = { "pass_", "elapsed_ms", NULL };
+    PyObject *passobj, *elapsedobj;
+    unsigned long long pass, elapsed;
+    mpPolicyDecision d;
+
+    if (mpPyPolicyReady(self) < 0)
+        return NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO:feed_iteration", kwlist,
+                                     &passobj, &elapsedobj))
+        return NULL;
+    if (mpPyPolicyULL("pass", passobj, &pass) < 0 ||
+        mpPyPolicyULL("elapsed_ms", elapsedobj, &elapsed) < 0)
+        return NULL;
+    if (pass > 0xffffffffULL) {
+        PyErr_SetString(mpPyError, "iteration: pass out of range");
+        return NULL;
+    }
+    if (mpPolicyFeedIteration(self->policy, (unsigned int)pass, elapsed, &d) < 0) {
+        PyErr_SetString(mpPyError, mpGetLastErrorMessage());
+        return NULL;
+    }
+    return mpPyDecisionToDict(&d);
+}
+
+static PyObject *
+mpPyPolicyGetConfig(mpPyPolicy *self, void *closure)
+{
+    const mpPolicyConfig *cfg;
+    PyObject *dict;
+    size_t i;
+
+    (void)closure;
+    if (mpPyPolicyReady(self) < 0)
+        return NULL;
+    cfg = mpPolicyGetConfig(self->policy);
+    if (!(dict = PyDict_New()))
+        return NULL;
+    for (i = 0; i < mpPolicyConfigKeyCount(); i++) {
+        mpPolicyKeyKind kind;
+        const char *name = mpPolicyConfigKeyName(i, &kind);
+        const char *str = NULL;
+        double num = 0;
+        PyObject *value;
+
+        if (mpPolicyConfigGet(cfg, name, &num, &str) < 0) {
+            PyErr_SetString(mpPyError, mpGetLastErrorMessage());
+            goto error;
+        }
+        if (kind == MP_POLICY_KEY_STRING)
+            value = PyUnicode_FromString(str ? str : "");
+        else if (kind == MP_POLICY_KEY_UINT)
+            value = PyLong_FromUnsignedLongLong((unsigned long long)num);
+        else
+            value = PyFloat_FromDouble(num);
+        if (mpPyDictSteal(dict, name, value) < 0)
+            goto error;
+    }
+    return dict;
+
+ error:
+    Py_DECREF(dict);
+    return NULL;
+}
+
+static PyMethodDef mpPyPolicyMethods[] = {
+    { "feed_sample", (PyCFunction)mpPyPolicyFeedSample, METH_O,
+      "feed_sample(sample: dict) -> dict\n\n"
+      "Feeds one job-stats sample. Keys: elapsed_ms (required), pass, memory_total,\n"
+      "memory_processed, memory_remaining, memory_bps, dirty_rate_bps (or dirty_rate_pps\n"
+      "and page_size), max_downtime_ms, expected_downtime_ms, postcopy_permitted,\n"
+      "in_postcopy. Returns the decision." },
+    { "feed_iteration", (PyCFunction)(void (*)(void))mpPyPolicyFeedIteration,
+      METH_VARARGS | METH_KEYWORDS,
+      "feed_iteration(pass_, elapsed_ms) -> dict\n\n"
+      "Feeds a MIGRATION_ITERATION event: pass pass_ started at elapsed_ms." },
+    { NULL, NULL, 0, NULL },
+};
+
+static PyGetSetDef mpPyPolicyGetSet[] = {
+    { "config", (getter)mpPyPolicyGetConfig, NULL,
+      "The effective [policy] configuration, as a dict.", NULL },
+    { NULL, NULL, NULL, NULL, NULL },
+};
+
+static PyTypeObject mpPyPolicyType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "_migpilot.Policy",
+    .tp_basicsize = sizeof(mpPyPolicy),
+    .tp_dealloc = (destructor)mpPyPolicyDealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Policy(**config): the convergence policy of one migration.\n\n"
+              "Keyword arguments are the keys of migpilot.conf's [policy] section.",
+    .tp_methods = mpPyPolicyMethods,
+    .tp_getset = mpPyPolicyGetSet,
+    .tp_init = (initproc)mpPyPolicyInit,
+    .tp_new = PyType_GenericNew,
+};
 
 int
 mpPyPolicyRegister(PyObject *module)
 {
-    (void)module;
-    return 0;
+    if (PyType_Ready(&mpPyPolicyType) < 0)
+        return -1;
+    return PyModule_AddObjectRef(module, "Policy", (PyObject *)&mpPyPolicyType);
 }

@@ -32,6 +32,7 @@
 
 typedef struct {
     mpMigrationIdentity id;
+    bool aborted;           /* nova's abort API was called for its current migration */
     int64_t updatedMono;
 } mpNovaEntry;
 
@@ -138,7 +139,15 @@ mpAgentNoteNova(mpAgent *agent, const mpOsloInfo *info)
         MP_SET_FIELD(id->requestId, info->request_id);
 
     switch (info->lm_event) {
+    case MP_OSLO_LM_ABORT_START:
+    case MP_OSLO_LM_ABORT_END:
+        e->aborted = true;
+        if (info->publisher_host)
+            MP_SET_FIELD(id->sourceHost, info->publisher_host);
+        break;
     case MP_OSLO_LM_PRE_START:
+        e->aborted = false; /* a new migration */
+        /* fall through */
     case MP_OSLO_LM_PRE_END:
         /* sent by the destination; the payload's host is still the source */
         if (info->publisher_host)
@@ -337,12 +346,19 @@ static void
 mpAgentOnFinished(mpMigrationRecord *rec, void *opaque)
 {
     mpAgent *agent = opaque;
+    mpNovaEntry *e;
     char uuid[sizeof(rec->id.instanceId)];
     char idName[128];
     json_t *payload;
 
     memcpy(uuid, rec->id.instanceId, sizeof(uuid));
     mpAgentFillIdentity(agent, &rec->id, uuid);
+    /* libvirt cannot tell a cancelled job from a failed one; nova's abort API can */
+    if (rec->outcome == MP_OUTCOME_FAILED && (e = mpAgentNovaFind(agent, uuid, false)) &&
+        e->aborted) {
+        rec->outcome = MP_OUTCOME_CANCELLED;
+        MP_SET_FIELD(rec->error, "cancelled through nova's live-migration abort");
+    }
     payload = mpMetricsPayload(rec);
     snprintf(idName, sizeof(idName), "%s/%lld/metrics", uuid, (long long)rec->startedAtMs);
     mpAgentEmit(agent, uuid, MP_EVENT_METRICS, payload, idName, true);
@@ -397,6 +413,13 @@ mpAgentSignal(int watch, int fd, int events, void *opaque)
     }
 }
 
+static void
+mpAgentLibvirtErrorQuiet(void *opaque, virErrorPtr err)
+{
+    (void)opaque;
+    (void)err;
+}
+
 mpAgent *
 mpAgentNew(mpConfig *cfg, const char *configPath)
 {
@@ -414,6 +437,8 @@ mpAgentNew(mpConfig *cfg, const char *configPath)
 
     if (mpAgentPolicyFromConfig(cfg, &agent->policy) < 0)
         goto cleanup;
+    /* errors are reported once, by the agent's own log, not also by libvirt on stderr */
+    virSetErrorFunc(NULL, mpAgentLibvirtErrorQuiet);
     if (virEventRegisterDefaultImpl() < 0) {
         mpReportError("libvirt: cannot register the default event loop");
         goto cleanup;

@@ -204,8 +204,8 @@ mpMonitorRecordFromParams(mpMigration *mig, virTypedParameterPtr params, int npa
 
 /* Reports a finished migration once and forgets it. params may be NULL (vanished job). */
 static void
-mpMonitorFinish(mpMonitor *mon, mpMigration *mig, mpOutcome outcome,
-                virTypedParameterPtr params, int nparams)
+mpMonitorFinishFull(mpMonitor *mon, mpMigration *mig, mpOutcome outcome,
+                    virTypedParameterPtr params, int nparams, const char *error)
 {
     mpMigrationRecord rec;
 
@@ -221,6 +221,8 @@ mpMonitorFinish(mpMonitor *mon, mpMigration *mig, mpOutcome outcome,
     rec.passes = (int)mig->pass;
     if (params)
         mpMonitorRecordFromParams(mig, params, nparams, &rec);
+    if (error && !rec.error[0])
+        MP_SET_FIELD(rec.error, error);
     rec.postcopy = mig->inPostcopy;
     rec.postcopySwitchMs = mig->inPostcopy ? mig->switchElapsedMs : -1;
     rec.decidedBy = mig->inPostcopy ? mig->decidedBy : MP_DECIDED_NONE;
@@ -239,6 +241,40 @@ mpMonitorFinish(mpMonitor *mon, mpMigration *mig, mpOutcome outcome,
     if (mon->cb.finished)
         mon->cb.finished(&rec, mon->opaque);
     mpMonitorRemove(mon, mig);
+}
+
+static void
+mpMonitorFinish(mpMonitor *mon, mpMigration *mig, mpOutcome outcome,
+                virTypedParameterPtr params, int nparams)
+{
+    mpMonitorFinishFull(mon, mig, outcome, params, nparams, NULL);
+}
+
+static void
+mpMonitorFinishWithError(mpMonitor *mon, mpMigration *mig, mpOutcome outcome,
+                         const char *error)
+{
+    mpMonitorFinishFull(mon, mig, outcome, NULL, 0, error);
+}
+
+/*
+ * A job that ended with neither completed statistics nor JOB_COMPLETED: libvirt keeps no
+ * statistics of a failed or cancelled migration. A domain still active here did not move.
+ * (Whether an operator cancelled it is known only from nova: the agent refines that.)
+ */
+static void
+mpMonitorFinishVanished(mpMonitor *mon, mpMigration *mig)
+{
+    mpOutcome outcome = MP_OUTCOME_UNKNOWN;
+
+    if (mig->dom && virDomainIsActive(mig->dom) == 1)
+        outcome = MP_OUTCOME_FAILED;
+    else if (mig->inPostcopy)
+        outcome = MP_OUTCOME_COMPLETED;
+    mpMonitorFinishWithError(mon, mig, outcome,
+                             outcome == MP_OUTCOME_FAILED ?
+                             "the migration job ended without completing (failed or "
+                             "cancelled); the guest still runs on the source" : NULL);
 }
 
 /* libvirt's completed-job statistics: KEEP_COMPLETED leaves them for nova to read too. */
@@ -293,8 +329,10 @@ mpMonitorAct(mpMonitor *mon, mpMigration *mig, const mpPolicyDecision *d, int64_
         if (virDomainMigrateStartPostCopy(mig->dom, 0) < 0) {
             virErrorPtr err = virGetLastError();
 
+            /* libvirt 9: "switching to post-copy requires migration to be started with
+             * VIR_MIGRATE_POSTCOPY flag"; older: "postcopy migration not enabled" */
             if (err && err->code == VIR_ERR_OPERATION_INVALID && err->message &&
-                strstr(err->message, "postcopy")) {
+                strcasestr(err->message, "postcopy")) {
                 mig->postcopyPermitted = false;
                 MP_WARN(mig->uuid, "post-copy is not permitted for this migration: it was "
                         "started without VIR_MIGRATE_POSTCOPY (nova: [libvirt] "
@@ -371,8 +409,7 @@ mpMonitorPollOne(mpMonitor *mon, mpMigration *mig)
         if (mpMonitorFinishFromCompletedStats(mon, mig) == 0)
             return;
         if (mpNowMono() - mig->endingSinceMono > MP_MONITOR_FINISH_GRACE_MS)
-            mpMonitorFinish(mon, mig, mig->inPostcopy ? MP_OUTCOME_COMPLETED :
-                            MP_OUTCOME_UNKNOWN, NULL, 0);
+            mpMonitorFinishVanished(mon, mig);
         return;
     }
     if (!mig->dom ||

@@ -89,7 +89,7 @@ class Agent:
                                  % (pattern, timeout, self.log()[-3000:]))
             time.sleep(0.1)
 
-    def signal(self, sig):
+    def send_signal(self, sig):
         os.kill(self.proc.pid, sig)
 
     def stop(self, timeout=20, sig=signal.SIGTERM):

@@ -14,6 +14,8 @@ FIXTURES = os.path.join(os.path.dirname(__file__), '..', 'data', 'fixtures',
 
 
 def transport(url):
+    # nova's exchange: nova sets control_exchange = nova (oslo's default is openstack)
+    oslo_messaging.set_transport_defaults(control_exchange='nova')
     conf = cfg.ConfigOpts()
     conf([], project='migpilot-tests')
     return oslo_messaging.get_notification_transport(conf, url=url)
@@ -105,3 +107,19 @@ def publish_nova_pre_live_migration(url, instance_uuid, source, dest, project, u
 
 def new_request_id():
     return 'req-%s' % uuid.uuid4()
+
+
+def publish_nova_abort(url, instance_uuid, source, request_id):
+    """What nova's source compute sends when an operator aborts a live migration
+    (DELETE /servers/{id}/migrations/{mid}), before it calls abortJob."""
+    t = transport(url)
+    try:
+        ctxt = {'request_id': request_id, 'is_admin': True}
+        versioned = oslo_messaging.Notifier(t, publisher_id='nova-compute:%s' % source,
+                                            driver='messagingv2',
+                                            topics=['versioned_notifications'])
+        payload = versioned_payload(instance_uuid, source)
+        payload['nova_object.data']['task_state'] = 'migrating'
+        versioned.info(ctxt, 'instance.live_migration_abort.start', payload)
+    finally:
+        t.cleanup()
