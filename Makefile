@@ -60,7 +60,7 @@ UNIT_BINS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
 FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS   := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
 
-.PHONY: all agent python unit fuzz-build fuzz-short fuzz deps check demo bench install \
+.PHONY: all agent python unit fuzz-build fuzz-short fuzz deps check demo demo-manual bench install \
 	clean lab-down
 
 all: agent python
@@ -131,6 +131,10 @@ check: deps
 	tests/check.sh
 
 demo: deps all
+	$(PYTHON) tests/integration/demo.py
+
+# The lab alone, with a manual post-copy switch (no agent).
+demo-manual: deps all
 	tests/lab/demo.sh
 
 bench: deps all

@@ -2,8 +2,6 @@
  * mpamqp.c: the agent's link to nova's bus
  */
 #include <amqp.h>
-#include <amqp_ssl_socket.h>
-#include <amqp_tcp_socket.h>
 #include <libvirt/libvirt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,11 +9,12 @@
 
 #include "mpalloc.h"
 #include "mpamqp.h"
+#include "mpamqpconn.h"
 #include "mperror.h"
 #include "mplog.h"
 #include "mpurl.h"
 
-#define MP_AMQP_CHANNEL 1
+#define MP_AMQP_CHANNEL MP_AMQP_CONN_CHANNEL
 #define MP_AMQP_CONNECT_TIMEOUT_S 3
 #define MP_AMQP_CONFIRM_TIMEOUT_S 5
 #define MP_AMQP_PREFETCH 50
@@ -45,39 +44,6 @@ struct _mpAmqp {
 };
 
 static void mpAmqpScheduleReconnect(mpAmqp *amqp);
-
-/* Turns an RPC reply into one error line; 0 if it was normal. */
-static int
-mpAmqpCheckReply(amqp_rpc_reply_t reply, const char *what)
-{
-    switch (reply.reply_type) {
-    case AMQP_RESPONSE_NORMAL:
-        return 0;
-    case AMQP_RESPONSE_NONE:
-        mpReportError("%s: no reply from the broker", what);
-        return -1;
-    case AMQP_RESPONSE_LIBRARY_EXCEPTION:
-        mpReportError("%s: %s", what, amqp_error_string2(reply.library_error));
-        return -1;
-    case AMQP_RESPONSE_SERVER_EXCEPTION:
-        if (reply.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
-            amqp_connection_close_t *m = reply.reply.decoded;
-
-            mpReportError("%s: broker closed the connection: %u %.*s", what, m->reply_code,
-                          (int)m->reply_text.len, (char *)m->reply_text.bytes);
-        } else if (reply.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
-            amqp_channel_close_t *m = reply.reply.decoded;
-
-            mpReportError("%s: broker closed the channel: %u %.*s", what, m->reply_code,
-                          (int)m->reply_text.len, (char *)m->reply_text.bytes);
-        } else {
-            mpReportError("%s: broker error (method 0x%08x)", what, reply.reply.id);
-        }
-        return -1;
-    }
-    mpReportError("%s: unexpected reply", what);
-    return -1;
-}
 
 static void
 mpAmqpDestroyConnection(amqp_connection_state_t *conn)
@@ -114,129 +80,44 @@ static amqp_connection_state_t
 mpAmqpOpen(mpAmqp *amqp, const mpUrlHost *host)
 {
     const mpConfig *cfg = amqp->cfg;
-    amqp_connection_state_t conn = amqp_new_connection();
-    amqp_connection_state_t ret = NULL;
-    struct timeval timeout = { MP_AMQP_CONNECT_TIMEOUT_S, 0 };
-    amqp_socket_t *sock;
-    bool ssl = cfg->ssl || amqp->url->ssl;
-    int rc;
+    mpAmqpConnParams params = {
+        .host = host->host,
+        .port = host->port,
+        .vhost = amqp->url->vhost,
+        .user = host->user,
+        .password = amqp->passwordOverride ? amqp->passwordOverride : host->password,
+        .ssl = cfg->ssl || amqp->url->ssl,
+        .sslCaFile = cfg->sslCaFile,
+        .sslCertFile = cfg->sslCertFile,
+        .sslKeyFile = cfg->sslKeyFile,
+        .sslVerify = cfg->sslVerify,
+        .heartbeatS = (int)cfg->heartbeatS,
+        .connectTimeoutS = MP_AMQP_CONNECT_TIMEOUT_S,
+        .exchange = cfg->exchange,
+        .durable = cfg->durable,
+    };
 
-    if (ssl) {
-        if (!(sock = amqp_ssl_socket_new(conn))) {
-            mpReportError("amqp: cannot create a TLS socket");
-            goto cleanup;
-        }
-        if (cfg->sslCaFile && *cfg->sslCaFile &&
-            (rc = amqp_ssl_socket_set_cacert(sock, cfg->sslCaFile)) != AMQP_STATUS_OK) {
-            mpReportError("amqp: [amqp] ssl_ca_file %s: %s", cfg->sslCaFile,
-                          amqp_error_string2(rc));
-            goto cleanup;
-        }
-        if (cfg->sslCertFile && *cfg->sslCertFile &&
-            (rc = amqp_ssl_socket_set_key(sock, cfg->sslCertFile, cfg->sslKeyFile)) !=
-            AMQP_STATUS_OK) {
-            mpReportError("amqp: [amqp] ssl_cert_file/ssl_key_file: %s",
-                          amqp_error_string2(rc));
-            goto cleanup;
-        }
-        amqp_ssl_socket_set_verify_peer(sock, cfg->sslVerify);
-        amqp_ssl_socket_set_verify_hostname(sock, cfg->sslVerify);
-    } else if (!(sock = amqp_tcp_socket_new(conn))) {
-        mpReportError("amqp: cannot create a socket");
-        goto cleanup;
-    }
-    if ((rc = amqp_socket_open_noblock(sock, host->host, host->port, &timeout)) !=
-        AMQP_STATUS_OK) {
-        mpReportError("amqp: cannot connect to %s:%d: %s", host->host, host->port,
-                      amqp_error_string2(rc));
-        goto cleanup;
-    }
-    if (mpAmqpCheckReply(amqp_login(conn, amqp->url->vhost, 0, 131072, (int)cfg->heartbeatS,
-                                    AMQP_SASL_METHOD_PLAIN, host->user,
-                                    amqp->passwordOverride ? amqp->passwordOverride :
-                                    host->password),
-                         "amqp: login") < 0)
-        goto cleanup;
-    amqp_channel_open(conn, MP_AMQP_CHANNEL);
-    if (mpAmqpCheckReply(amqp_get_rpc_reply(conn), "amqp: channel.open") < 0)
-        goto cleanup;
-    /* as oslo declares it: a different durable flag would close the channel (406) */
-    amqp_exchange_declare(conn, MP_AMQP_CHANNEL, amqp_cstring_bytes(cfg->exchange),
-                          amqp_cstring_bytes("topic"), 0, cfg->durable, 0, 0,
-                          amqp_empty_table);
-    if (mpAmqpCheckReply(amqp_get_rpc_reply(conn), "amqp: exchange.declare") < 0)
-        goto cleanup;
-    ret = conn;
-    conn = NULL;
-
- cleanup:
-    if (conn)
-        amqp_destroy_connection(conn);
-    return ret;
+    return mpAmqpConnOpen(&params);
 }
 
 static int
 mpAmqpSetupConsumer(mpAmqp *amqp, amqp_connection_state_t conn)
 {
     const mpConfig *cfg = amqp->cfg;
-    amqp_table_entry_t args[2];
-    amqp_table_t table;
-    size_t i;
+    mpAmqpConsumerParams params = {
+        .queue = cfg->queue,
+        .exchange = cfg->exchange,
+        .bindKeys = (const char *const *)cfg->bindKeys,
+        .nbindKeys = cfg->nbindKeys,
+        .durable = cfg->durable,
+        .exclusive = false,
+        .autoDelete = false,
+        .expiresMs = MP_AMQP_QUEUE_EXPIRES_MS,
+        .maxLength = MP_AMQP_QUEUE_MAX_LENGTH,
+        .prefetch = MP_AMQP_PREFETCH,
+    };
 
-    args[0].key = amqp_cstring_bytes("x-expires");
-    args[0].value.kind = AMQP_FIELD_KIND_I32;
-    args[0].value.value.i32 = MP_AMQP_QUEUE_EXPIRES_MS;
-    args[1].key = amqp_cstring_bytes("x-max-length");
-    args[1].value.kind = AMQP_FIELD_KIND_I32;
-    args[1].value.value.i32 = MP_AMQP_QUEUE_MAX_LENGTH;
-    table.num_entries = 2;
-    table.entries = args;
-
-    amqp_queue_declare(conn, MP_AMQP_CHANNEL, amqp_cstring_bytes(cfg->queue), 0,
-                       cfg->durable, 0, 0, table);
-    if (mpAmqpCheckReply(amqp_get_rpc_reply(conn), "amqp: queue.declare") < 0)
-        return -1;
-    for (i = 0; i < cfg->nbindKeys; i++) {
-        amqp_queue_bind(conn, MP_AMQP_CHANNEL, amqp_cstring_bytes(cfg->queue),
-                        amqp_cstring_bytes(cfg->exchange), amqp_cstring_bytes(cfg->bindKeys[i]),
-                        amqp_empty_table);
-        if (mpAmqpCheckReply(amqp_get_rpc_reply(conn), "amqp: queue.bind") < 0)
-            return -1;
-    }
-    amqp_basic_qos(conn, MP_AMQP_CHANNEL, 0, MP_AMQP_PREFETCH, 0);
-    if (mpAmqpCheckReply(amqp_get_rpc_reply(conn), "amqp: basic.qos") < 0)
-        return -1;
-    amqp_basic_consume(conn, MP_AMQP_CHANNEL, amqp_cstring_bytes(cfg->queue), amqp_empty_bytes,
-                       0, 0, 0, amqp_empty_table);
-    if (mpAmqpCheckReply(amqp_get_rpc_reply(conn), "amqp: basic.consume") < 0)
-        return -1;
-    return 0;
-}
-
-/* Handles one out-of-band frame on the consumer (channel or connection close). */
-static int
-mpAmqpConsumerFrame(mpAmqp *amqp)
-{
-    struct timeval zero = { 0, 0 };
-    amqp_frame_t frame;
-    int rc = amqp_simple_wait_frame_noblock(amqp->consumer, &frame, &zero);
-
-    if (rc == AMQP_STATUS_TIMEOUT)
-        return 0;
-    if (rc != AMQP_STATUS_OK) {
-        mpReportError("amqp: consumer: %s", amqp_error_string2(rc));
-        return -1;
-    }
-    if (frame.frame_type != AMQP_FRAME_METHOD)
-        return 0;
-    switch (frame.payload.method.id) {
-    case AMQP_CHANNEL_CLOSE_METHOD:
-    case AMQP_CONNECTION_CLOSE_METHOD:
-        mpReportError("amqp: consumer: the broker closed the link");
-        return -1;
-    default:
-        return 0;
-    }
+    return mpAmqpConnSetupConsumer(conn, &params);
 }
 
 /* Drains every complete message the consumer has buffered or can read now. */
@@ -248,35 +129,25 @@ mpAmqpDrain(mpAmqp *amqp)
     while (amqp->consumer && budget-- > 0) {
         struct timeval zero = { 0, 0 };
         amqp_envelope_t env;
-        amqp_rpc_reply_t res;
         char key[256];
+        int rc = mpAmqpConnWaitMessage(amqp->consumer, &env, &zero);
 
-        amqp_maybe_release_buffers(amqp->consumer);
-        res = amqp_consume_message(amqp->consumer, &env, &zero, 0);
-        if (res.reply_type == AMQP_RESPONSE_NORMAL) {
-            snprintf(key, sizeof(key), "%.*s", (int)env.routing_key.len,
-                     (char *)env.routing_key.bytes);
-            if (amqp->onMessage)
-                amqp->onMessage(key, env.message.body.bytes, env.message.body.len,
-                                amqp->opaque);
-            if (amqp_basic_ack(amqp->consumer, MP_AMQP_CHANNEL, env.delivery_tag, 0) != 0) {
-                amqp_destroy_envelope(&env);
-                mpReportError("amqp: cannot acknowledge a message");
-                return -1;
-            }
+        if (rc <= 0)
+            return rc;
+        snprintf(key, sizeof(key), "%.*s", (int)env.routing_key.len,
+                 (char *)env.routing_key.bytes);
+        if (amqp->onMessage)
+            amqp->onMessage(key, env.message.body.bytes, env.message.body.len, amqp->opaque);
+        /* the callback may have reset the link (a failed publish): nothing left to ack on */
+        if (!amqp->consumer) {
             amqp_destroy_envelope(&env);
-            continue;
-        }
-        if (res.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
-            res.library_error == AMQP_STATUS_TIMEOUT)
             return 0;
-        if (res.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
-            res.library_error == AMQP_STATUS_UNEXPECTED_STATE) {
-            if (mpAmqpConsumerFrame(amqp) < 0)
-                return -1;
-            continue;
         }
-        return mpAmqpCheckReply(res, "amqp: consume");
+        if (mpAmqpConnAck(amqp->consumer, env.delivery_tag) < 0) {
+            amqp_destroy_envelope(&env);
+            return -1;
+        }
+        amqp_destroy_envelope(&env);
     }
     return 0;
 }
@@ -351,7 +222,7 @@ mpAmqpConnect(mpAmqp *amqp)
     if (!(publisher = mpAmqpOpen(amqp, host)))
         goto cleanup;
     amqp_confirm_select(publisher, MP_AMQP_CHANNEL);
-    if (mpAmqpCheckReply(amqp_get_rpc_reply(publisher), "amqp: confirm.select") < 0)
+    if (mpAmqpConnCheckReply(amqp_get_rpc_reply(publisher), "amqp: confirm.select") < 0)
         goto cleanup;
 
     amqp->consumer = consumer;

@@ -15,6 +15,7 @@
 #include "mpconfig.h"
 #include "mperror.h"
 #include "mplog.h"
+#include "mpurl.h"
 
 typedef enum {
     MP_OPT_STRING,
@@ -485,15 +486,33 @@ mpNovaConfHandler(void *user, const char *section, const char *name, const char 
     return 1;
 }
 
+/* A URL the agent could not use is a configuration error, found before starting. */
+static int
+mpConfigCheckTransport(const char *url, const char *where)
+{
+    mpTransportUrl *parsed = mpTransportUrlParse(url);
+
+    if (!parsed) {
+        char err[1024];
+
+        snprintf(err, sizeof(err), "%s", mpGetLastErrorMessage());
+        mpReportError("%s: %s", where, err);
+        return -1;
+    }
+    mpTransportUrlFree(parsed);
+    return 0;
+}
+
 int
 mpConfigResolveTransport(mpConfig *cfg)
 {
     mpNovaTransport nt = { NULL, NULL };
+    char *where = NULL;
     int ret = -1;
     int rc;
 
     if (cfg->transportUrl && *cfg->transportUrl)
-        return 0;
+        return mpConfigCheckTransport(cfg->transportUrl, "[amqp] transport_url");
     errno = 0;
     rc = ini_parse(cfg->novaConf, mpNovaConfHandler, &nt);
     if (rc < 0) {
@@ -508,9 +527,11 @@ mpConfigResolveTransport(mpConfig *cfg)
     }
     free(cfg->transportUrl);
     cfg->transportUrl = mpStrdup(nt.notificationsUrl ? nt.notificationsUrl : nt.defaultUrl);
-    ret = 0;
+    where = mpAsprintf("%s: transport_url", cfg->novaConf);
+    ret = mpConfigCheckTransport(cfg->transportUrl, where);
 
  cleanup:
+    free(where);
     free(nt.defaultUrl);
     free(nt.notificationsUrl);
     return ret;

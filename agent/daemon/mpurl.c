@@ -63,11 +63,11 @@ mpUrlParseHost(const char *s, size_t len, mpUrlHost *host)
         size_t ulen = sep ? (size_t)(sep - s) : (size_t)(at - s);
 
         if (!(host->user = mpUrlDecode(s, ulen))) {
-            mpReportError("transport_url: bad %%-escape in the user name");
+            mpReportError("bad %%-escape in the user name");
             return -1;
         }
         if (sep && !(host->password = mpUrlDecode(sep + 1, (size_t)(at - sep - 1)))) {
-            mpReportError("transport_url: bad %%-escape in the password");
+            mpReportError("bad %%-escape in the password");
             return -1;
         }
     }
@@ -75,7 +75,7 @@ mpUrlParseHost(const char *s, size_t len, mpUrlHost *host)
         const char *close = memchr(hp, ']', hplen);
 
         if (!close) {
-            mpReportError("transport_url: unterminated [IPv6] host");
+            mpReportError("unterminated [IPv6] host");
             return -1;
         }
         host->host = mpStrndup(hp + 1, (size_t)(close - hp - 1));
@@ -85,7 +85,7 @@ mpUrlParseHost(const char *s, size_t len, mpUrlHost *host)
         host->host = mpStrndup(hp, colon ? (size_t)(colon - hp) : hplen);
     }
     if (!*host->host) {
-        mpReportError("transport_url: a host is empty");
+        mpReportError("a host is empty");
         return -1;
     }
     host->port = 5672;
@@ -95,14 +95,14 @@ mpUrlParseHost(const char *s, size_t len, mpUrlHost *host)
         long port;
 
         if (plen == 0 || plen >= sizeof(portbuf)) {
-            mpReportError("transport_url: bad port for host '%s'", host->host);
+            mpReportError("bad port for host '%s'", host->host);
             return -1;
         }
         memcpy(portbuf, colon + 1, plen);
         portbuf[plen] = '\0';
         port = strtol(portbuf, &end, 10);
         if (*end || port < 1 || port > 65535) {
-            mpReportError("transport_url: bad port '%s' for host '%s'", portbuf, host->host);
+            mpReportError("bad port '%s' for host '%s'", portbuf, host->host);
             return -1;
         }
         host->port = (int)port;
@@ -133,7 +133,7 @@ mpTransportUrlParse(const char *url)
     } else {
         const char *sep = strstr(url, "://");
 
-        mpReportError("transport_url: unsupported scheme '%.*s' (expected rabbit://)",
+        mpReportError("unsupported scheme '%.*s' (expected rabbit://)",
                       sep ? (int)(sep - url) > 16 ? 16 : (int)(sep - url) : 0, url);
         goto cleanup;
     }
@@ -159,7 +159,7 @@ mpTransportUrlParse(const char *url)
         size_t vlen = query ? (size_t)(query - slash - 1) : strlen(slash + 1);
 
         if (!(tu->vhost = mpUrlDecode(slash + 1, vlen))) {
-            mpReportError("transport_url: bad %%-escape in the virtual host");
+            mpReportError("bad %%-escape in the virtual host");
             goto cleanup;
         }
     }

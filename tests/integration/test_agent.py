@@ -170,7 +170,11 @@ def test_stalled_migration_is_switched_at_pass_two(lab, agent_factory, guest, co
     s = switch['payload']
     assert s['pass'] == 2 and s['acted'] is True and s['decided_by'] == 'migpilot'
     assert s['reason'] in ('not-converging', 'remaining-not-shrinking', 'deadline')
-    assert s['explanation'] and s['figures'] is not None
+    assert s['explanation']
+    fig = s['figures']
+    assert fig['prediction'] == 'not-converging'
+    assert fig['remaining_at_pass_start_bytes'] > fig['threshold_bytes'] > 0
+    assert 0 <= fig['decision_latency_ms'] <= 1000
     p = metrics['payload']
     assert p['outcome'] == 'completed' and p['mode'] == 'post-copy'
     assert p['decided_by'] == 'migpilot' and p['switch_reason'] == s['reason']
