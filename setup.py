@@ -40,8 +40,10 @@ def _pkg_config(*args):
 
 extension = Extension(
     '_migpilot',
-    sources=sorted(glob.glob('cext/*.c')),
-    include_dirs=['agent/core', 'cext'],
+    # The listener reuses the agent's URL parser and synchronous AMQP steps (no libvirt).
+    sources=sorted(glob.glob('cext/*.c')) + ['agent/daemon/mpurl.c',
+                                             'agent/daemon/mpamqpconn.c'],
+    include_dirs=['agent/core', 'agent/daemon', 'cext'],
     extra_objects=[CORE_LIB],
     extra_compile_args=['-std=gnu11', '-Wall', '-Wextra', '-Werror',
                         '-Wno-missing-field-initializers'] +
