@@ -45,7 +45,8 @@ echo "its serial console (heartbeat every second):"
 tail -n 3 "$STATE/lab-a/log/qemu/$GUEST-serial.log"
 
 step "3. Migrating lab-a -> lab-b, post-copy allowed, bandwidth capped at $BW MiB/s"
-run virsh -c "$A" migrate --live --p2p --postcopy --bandwidth $BW "$GUEST" qemu+tcp://192.0.2.2/system &
+printf '$ %s &\n' "virsh -c $A migrate --live --p2p --postcopy --bandwidth $BW $GUEST qemu+tcp://192.0.2.2/system"
+virsh -c "$A" migrate --live --p2p --postcopy --bandwidth $BW "$GUEST" qemu+tcp://192.0.2.2/system &
 MIG=$!
 
 step "4. Pre-copy: job info on lab-a every 2 s (watch 'Memory remaining' climb back at each new iteration)"

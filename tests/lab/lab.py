@@ -149,6 +149,13 @@ def list_netns():
     return [line.split()[0] for line in p.stdout.splitlines() if line.strip()]
 
 
+def lab_netns(prefix):
+    """The network namespaces of the lab with this prefix: <prefix>-<letter>, <prefix>-sw
+    (exactly: a lab with prefix 'mplab-x' is not part of lab 'mplab')."""
+    pat = re.compile(r'^%s-([a-z]|sw)$' % re.escape(prefix))
+    return [n for n in list_netns() if pat.match(n)]
+
+
 _event_lock = threading.Lock()
 _event_thread = None
 
@@ -184,7 +191,7 @@ def cleanup(prefix=DEFAULT_PREFIX, verbose=False):
     Returns a list of what it did."""
     done = []
     base = state_dir(prefix)
-    namespaces = [n for n in list_netns() if n.startswith(prefix + '-')]
+    namespaces = lab_netns(prefix)
     pids = []
 
     def from_file(path, word):
@@ -723,9 +730,10 @@ class Lab:
         (as with a pulled cable). kill_sockets=True also aborts the host's TCP connections
         to 192.0.2.0/24 at once (ss -K), for tests that want an immediate error."""
         h = self.host(host)
-        _run(['ip', '-n', self.switch_ns, 'link', 'set', h.port, 'down'])
         if kill_sockets:
+            # before the link goes down, so that the resets still reach the peers
             h.exec('ss', '-K', 'dst', SUBNET + '.0/24', check=False)
+        _run(['ip', '-n', self.switch_ns, 'link', 'set', h.port, 'down'])
 
     def restore_link(self, host, timeout=5):
         """Brings the host's switch port back up and waits for carrier on its eth0."""

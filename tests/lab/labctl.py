@@ -70,13 +70,13 @@ def cmd_status(args):
             else:
                 rc = 1
             print(line)
-    leftovers = [n for n in labmod.list_netns() if n.startswith(args.prefix + '-')]
+    leftovers = labmod.lab_netns(args.prefix)
     if leftovers and not state:
         print('leftover network namespaces: %s (run labctl down)' % ', '.join(leftovers))
         rc = 1
     root = os.environ.get('MPLAB_STATE_ROOT', '/tmp')
     for d in sorted(os.listdir(root)):
-        if d.startswith(args.prefix + '-rabbit-'):
+        if d.startswith(args.prefix + '-rabbit-') and d.rsplit('-', 1)[1].isdigit():
             r = rabbitmod.Rabbit(port=int(d.rsplit('-', 1)[1]), prefix=args.prefix)
             pid = r._read_pid()
             print('rabbitmq  %s  pid %s %s' % (r.url, pid,
@@ -90,7 +90,7 @@ def cmd_down(args):
     done += labmod.cleanup(args.prefix)
     for line in done:
         print('down: ' + line)
-    left = [n for n in labmod.list_netns() if n.startswith(args.prefix + '-')]
+    left = labmod.lab_netns(args.prefix)
     if left:
         print('down: network namespaces still present: %s' % ', '.join(left), file=sys.stderr)
         return 1

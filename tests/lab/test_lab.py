@@ -14,7 +14,9 @@ import libvirt
 import pytest
 
 from tests.lab import trace as tracemod
-from tests.lab.lab import SUBNET, GuestUnhealthy
+from tests.lab.lab import SUBNET, GuestUnhealthy, lab_netns, pids_in_netns
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 MiB = 1 << 20
 BW_MIBS = 32          # bandwidth cap that a dirtying guest outruns
@@ -193,6 +195,56 @@ def test_stalled_precopy_rescued_by_manual_postcopy(lab, tmp_path):
         lab.destroy_guest(STALL)
 
 
+def test_link_cut_during_postcopy_then_resume(lab):
+    """cut_link(kill_sockets=True) during post-copy breaks the migration at once (source
+    PAUSED/POSTCOPY_FAILED); after restore_link a POSTCOPY_RESUME migration finishes it and
+    the guest is healthy on B."""
+    a, b = lab.hosts[0], lab.hosts[1]
+    name = 'lab-cut'
+    lab.destroy_guest(name)
+    try:
+        lab.start_guest(a, name, mem_mib=256, dirty_mib=128, dirty_rate=100)
+        time.sleep(1)
+        # post-copy throttled to 8 MiB/s so that it is still running when the link goes
+        m = lab.migrate(a, b, name, bandwidth_mibs=64, postcopy=True, wait=False,
+                        params={libvirt.VIR_MIGRATE_PARAM_BANDWIDTH_POSTCOPY: 8})
+        m.wait_pass(2, timeout=60)
+        m.start_postcopy()
+        m.wait_for(lambda st: a.domain(name).state() == [libvirt.VIR_DOMAIN_PAUSED,
+                                                          libvirt.VIR_DOMAIN_PAUSED_POSTCOPY],
+                   timeout=20)
+        time.sleep(0.5)
+        lab.cut_link(b, kill_sockets=True)
+        try:
+            m.wait(30, check=False)
+            assert m.error is not None, 'migration survived the cut?'
+            state = a.domain(name).state()
+            assert state == [libvirt.VIR_DOMAIN_PAUSED,
+                             libvirt.VIR_DOMAIN_PAUSED_POSTCOPY_FAILED], state
+        finally:
+            lab.restore_link(b)
+        t = time.monotonic()
+        # QEMU needs a moment to reach postcopy-paused on both sides; until then libvirt
+        # refuses the resume with "QEMU reports migration is still running"
+        for attempt in range(60):
+            try:
+                a.domain(name).migrateToURI3(
+                    b.tcp_uri, {libvirt.VIR_MIGRATE_PARAM_BANDWIDTH_POSTCOPY: 1024},
+                    libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PEER2PEER
+                    | libvirt.VIR_MIGRATE_POSTCOPY | libvirt.VIR_MIGRATE_POSTCOPY_RESUME)
+                break
+            except libvirt.libvirtError as e:
+                if 'still running' not in str(e) or attempt == 59:
+                    raise
+                time.sleep(0.5)
+        _report('post-copy resume after link restore', '%.1f s (%d refused attempts)'
+                % (time.monotonic() - t, attempt))
+        assert not a.has_domain(name)
+        lab.check_guest_healthy(b, name)
+    finally:
+        lab.destroy_guest(name)
+
+
 def test_guest_health_check_detects_a_crash(lab):
     """check_guest_healthy must be able to fail: a console with an Oops is reported."""
     a = lab.hosts[0]
@@ -209,6 +261,40 @@ def test_guest_health_check_detects_a_crash(lab):
         os.unlink(path)
 
 
+def test_labctl_down_cleans_up_after_a_crashed_run():
+    """A process that brought a lab up and started a guest is SIGKILLed (no finalizer, no
+    atexit); labctl down must remove everything it left, and be idempotent."""
+    prefix = 'mpcrash'
+    code = ('import os, signal\n'
+            'from tests.lab.lab import Lab\n'
+            'lab = Lab(hosts=2, prefix=%r)\n'
+            'lab.up()\n'
+            'lab.start_guest(0, "orphan", mem_mib=128, wait=False)\n'
+            'print("UP", flush=True)\n'
+            'os.kill(os.getpid(), signal.SIGKILL)\n' % prefix)
+    p = subprocess.run(['/usr/bin/python3', '-c', code], cwd=REPO, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, timeout=180)
+    assert 'UP' in p.stdout and p.returncode == -9, p.stdout[-2000:]
+    namespaces = lab_netns(prefix)
+    assert sorted(namespaces) == ['%s-a' % prefix, '%s-b' % prefix, '%s-sw' % prefix]
+    pids = [pid for ns in namespaces for pid in pids_in_netns(ns)]
+    assert len(pids) >= 3, 'expected 2 libvirtd + 1 QEMU left behind, got %r' % pids
+    for _ in range(2):   # idempotent
+        d = subprocess.run(['/usr/bin/python3', '-m', 'tests.lab.labctl', '--prefix', prefix,
+                            'down'], cwd=REPO, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=120)
+        assert d.returncode == 0, d.stdout
+    assert lab_netns(prefix) == []
+    for pid in pids:
+        assert not os.path.exists('/proc/%d/cmdline' % pid) or \
+            open('/proc/%d/stat' % pid).read().rsplit(')', 1)[1].split()[0] == 'Z', \
+            'pid %d survived labctl down' % pid
+    assert not os.path.exists('/tmp/%s' % prefix)
+    mounts = open('/proc/self/mounts').read()
+    assert prefix not in mounts, [m for m in mounts.splitlines() if prefix in m]
+
+
+@pytest.mark.filterwarnings('ignore::DeprecationWarning')
 def test_rabbit_accepts_amqp(rabbit):
     import kombu
     assert rabbit.url == 'rabbit://guest:guest@127.0.0.1:%d/' % rabbit.port
@@ -250,3 +336,21 @@ def _non_loopback_addr():
         if tok == 'inet':
             return out[i + 1].split('/')[0]
     return '192.0.2.254'   # none: any unreachable address makes the connect fail too
+
+
+def test_rabbit_tls_listener(rabbit_tls):
+    import ssl
+
+    import amqp
+    # the server certificate must verify against the generated CA
+    sslopts = {'ca_certs': rabbit_tls.ca_file, 'cert_reqs': ssl.CERT_REQUIRED,
+               'server_hostname': 'localhost'}
+    c = amqp.Connection('127.0.0.1:%d' % rabbit_tls.tls_port, userid='guest',
+                        password='guest', ssl=sslopts, connect_timeout=5)
+    c.connect()
+    try:
+        assert c.server_properties.get('product') == 'RabbitMQ'
+        assert c.transport.sock.version().startswith('TLS')
+    finally:
+        c.close()
+    assert rabbit_tls.tls_url.endswith(':%d/?ssl=1' % rabbit_tls.tls_port)
