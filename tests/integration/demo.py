@@ -43,8 +43,8 @@ def main():
             agent.start()
             say('migpilot-agent running for %s (pid %d), log %s' % (a.name, agent.pid,
                                                                     agent.log_path))
-            say('booting guest "demo" on %s: 256 MiB, rewriting 208 MiB flat out' % a.name)
-            dom = lab.start_guest(a, 'demo', mem_mib=256, dirty_mib=208, dirty_rate=-1)
+            say('booting guest "demo" on %s: 384 MiB, rewriting 256 MiB flat out' % a.name)
+            dom = lab.start_guest(a, 'demo', mem_mib=384, dirty_mib=256, dirty_rate=-1)
             inst = dom.UUIDString()
             say('migrating demo %s -> %s, bandwidth 32 MiB/s, post-copy permitted'
                 % (a.name, b.name))

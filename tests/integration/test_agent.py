@@ -15,7 +15,7 @@ from tests.lab import lab as lablib
 # Small guests keep the suite short: a 256 MiB pass at 32 MiB/s takes ~8 s.
 MEM_MIB = 256
 BANDWIDTH_MIBS = 32
-STALLED = dict(mem_mib=MEM_MIB, dirty_mib=208, dirty_rate=-1)      # flat out, > the cap
+STALLED = dict(mem_mib=384, dirty_mib=256, dirty_rate=-1)           # flat out, > the cap
 CONVERGING = dict(mem_mib=MEM_MIB, dirty_mib=64, dirty_rate=4)     # well under the cap
 
 

@@ -26,7 +26,7 @@ from tests.integration.test_agent import EventRecorder  # noqa: E402
 from tests.lab.lab import Lab  # noqa: E402
 from tests.lab.rabbit import Rabbit  # noqa: E402
 
-GUEST = dict(mem_mib=256, dirty_mib=208, dirty_rate=-1)
+GUEST = dict(mem_mib=384, dirty_mib=256, dirty_rate=-1)
 BANDWIDTH = 32
 CLK = os.sysconf('SC_CLK_TCK')
 
