@@ -28,7 +28,7 @@ DEB_PACKAGES := \
 	libvirt-dev librabbitmq-dev libjansson-dev libinih-dev check \
 	python3-dev python3-setuptools python3-pytest python3-libvirt python3-oslo.messaging \
 	qemu-system-x86 libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients \
-	busybox-static iproute2 socat cpio procps psmisc rabbitmq-server
+	busybox-static iproute2 socat cpio procps psmisc openssl rabbitmq-server
 
 WARNFLAGS := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wpointer-arith -Wvla -Wno-format-nonliteral

@@ -90,6 +90,13 @@ def _port_open(port, host='127.0.0.1'):
         return False
 
 
+def free_port():
+    """A TCP port on 127.0.0.1 that is free right now (for nodes that need no fixed port)."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
 def _epmd_bin():
     for d in sorted(os.listdir('/usr/lib/erlang')):
         if d.startswith('erts-'):
