@@ -272,18 +272,6 @@ mpPyOneLine(const char *text)
     return ret;
 }
 
-static int
-mpPyDictSetNew(PyObject *dict, const char *key, PyObject *value)
-{
-    int rc;
-
-    if (!value)
-        return -1;
-    rc = PyDict_SetItemString(dict, key, value);
-    Py_DECREF(value);
-    return rc;
-}
-
 /* {"routing_key", "info", "message"} or {"routing_key", "error", "size"} */
 static PyObject *
 mpPyListenerEntry(const amqp_envelope_t *env, mpOsloMessage *msg, const char *error)
@@ -292,18 +280,18 @@ mpPyListenerEntry(const amqp_envelope_t *env, mpOsloMessage *msg, const char *er
 
     if (!d)
         return NULL;
-    if (mpPyDictSetNew(d, "routing_key",
+    if (mpPyDictSteal(d, "routing_key",
                        PyUnicode_DecodeUTF8(env->routing_key.bytes,
                                             (Py_ssize_t)env->routing_key.len,
                                             "replace")) < 0)
         goto error;
     if (msg) {
-        if (mpPyDictSetNew(d, "info", mpPyOsloInfoToDict(mpOsloMessageGetInfo(msg))) < 0 ||
-            mpPyDictSetNew(d, "message", mpPyFromJSON(mpOsloMessageGetJSON(msg))) < 0)
+        if (mpPyDictSteal(d, "info", mpPyOsloInfoToDict(mpOsloMessageGetInfo(msg))) < 0 ||
+            mpPyDictSteal(d, "message", mpPyFromJSON(mpOsloMessageGetJSON(msg))) < 0)
             goto error;
     } else {
-        if (mpPyDictSetNew(d, "error", mpPyOneLine(error)) < 0 ||
-            mpPyDictSetNew(d, "size",
+        if (mpPyDictSteal(d, "error", mpPyOneLine(error)) < 0 ||
+            mpPyDictSteal(d, "size",
                            PyLong_FromSize_t(env->message.body.len)) < 0)
             goto error;
     }

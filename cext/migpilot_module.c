@@ -5,6 +5,18 @@
 
 PyObject *mpPyError;
 
+int
+mpPyDictSteal(PyObject *dict, const char *key, PyObject *value)
+{
+    int rc;
+
+    if (!value)
+        return -1;
+    rc = PyDict_SetItemString(dict, key, value);
+    Py_DECREF(value);
+    return rc;
+}
+
 static struct PyModuleDef migpilotModule = {
     PyModuleDef_HEAD_INIT,
     .m_name = "_migpilot",

@@ -12,5 +12,9 @@ int mpPyOsloRegister(PyObject *module);     /* oslo.c: the oslo envelope codec *
 int mpPyPolicyRegister(PyObject *module);   /* policy.c: the convergence policy */
 int mpPyAmqpRegister(PyObject *module);     /* amqp.c: the AMQP notification listener */
 
+/* Sets dict[key] = value and drops the caller's reference to value (also on error);
+ * value NULL means an exception is already set. 0, or -1 with an exception. */
+int mpPyDictSteal(PyObject *dict, const char *key, PyObject *value);
+
 /* The module's exception for bad input: migpilot.Error (a ValueError). */
 extern PyObject *mpPyError;

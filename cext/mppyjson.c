@@ -85,25 +85,8 @@ mpPyDictSetStr(PyObject *dict, const char *key, const char *value)
 {
     PyObject *v = value ? PyUnicode_DecodeUTF8(value, strlen(value), "strict")
                         : Py_NewRef(Py_None);
-    int rc;
 
-    if (!v)
-        return -1;
-    rc = PyDict_SetItemString(dict, key, v);
-    Py_DECREF(v);
-    return rc;
-}
-
-static int
-mpPyDictSetObj(PyObject *dict, const char *key, PyObject *v)
-{
-    int rc;
-
-    if (!v)
-        return -1;
-    rc = PyDict_SetItemString(dict, key, v);
-    Py_DECREF(v);
-    return rc;
+    return mpPyDictSteal(dict, key, v);
 }
 
 PyObject *
@@ -112,7 +95,7 @@ mpPyOsloInfoToDict(const mpOsloInfo *info)
     PyObject *d = NULL;
 
     if (!(d = PyDict_New()) ||
-        mpPyDictSetObj(d, "envelope_version",
+        mpPyDictSteal(d, "envelope_version",
                        PyUnicode_FromString(info->envelope_version == 2 ? "2.0" : "1.0")) < 0 ||
         mpPyDictSetStr(d, "format", mpOsloFormatName(info->format)) < 0 ||
         mpPyDictSetStr(d, "event_type", info->event_type) < 0 ||
@@ -123,7 +106,7 @@ mpPyOsloInfoToDict(const mpOsloInfo *info)
         mpPyDictSetStr(d, "publisher_host", info->publisher_host) < 0 ||
         mpPyDictSetStr(d, "message_id", info->message_id) < 0 ||
         mpPyDictSetStr(d, "timestamp", info->timestamp) < 0 ||
-        mpPyDictSetObj(d, "timestamp_ms", info->has_timestamp ?
+        mpPyDictSteal(d, "timestamp_ms", info->has_timestamp ?
                        PyLong_FromLongLong(info->timestamp_ms) : Py_NewRef(Py_None)) < 0 ||
         mpPyDictSetStr(d, "instance_uuid", info->instance_uuid) < 0 ||
         mpPyDictSetStr(d, "tenant_id", info->tenant_id) < 0 ||

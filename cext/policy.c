@@ -271,19 +271,6 @@ mpPyPolicySampleFromDict(PyObject *dict, mpPolicySample *s)
     return 0;
 }
 
-/* Adds key: value to dict, taking the reference to value. -1 with an exception. */
-static int
-mpPyDictSteal(PyObject *dict, const char *key, PyObject *value)
-{
-    int rc;
-
-    if (!value)
-        return -1;
-    rc = PyDict_SetItemString(dict, key, value);
-    Py_DECREF(value);
-    return rc;
-}
-
 static PyObject *
 mpPyOptLL(long long v)
 {
