@@ -26,7 +26,7 @@ FUZZ_SECONDS ?= 30
 DEB_PACKAGES := \
 	build-essential pkg-config clang libclang-rt-14-dev llvm valgrind \
 	libvirt-dev librabbitmq-dev libjansson-dev libinih-dev check \
-	python3-dev python3-setuptools python3-pytest python3-libvirt python3-oslo.messaging \
+	python3-dev python3-setuptools python3-pytest python3-pytest-timeout python3-libvirt python3-oslo.messaging \
 	qemu-system-x86 libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients \
 	busybox-static iproute2 socat cpio procps psmisc openssl rabbitmq-server
 

@@ -23,11 +23,25 @@ step() {
     fi
 }
 
+# A hung test must fail, not eat CI's time: pytest-timeout (thread method, since a test may
+# be blocked inside libvirt's C client) dumps every thread's stack and ends pytest after
+# PER_TEST_TIMEOUT s; `timeout` caps the whole suite. Either way the suite's JUnit file is
+# missing or failing, so the summary fails, and lab_down removes what the dead run left.
+PER_TEST_TIMEOUT=${PER_TEST_TIMEOUT:-300}
+SUITE_TIMEOUT=${SUITE_TIMEOUT:-1800}
+
 pytest_suite() {
     local name=$1
     shift
     # -p no:cacheprovider: keep the tree clean; -rfEs: say why anything failed or skipped
-    $PY -m pytest -p no:cacheprovider -rfEs --junitxml="$RESULTS/$name.xml" "$@"
+    timeout --kill-after=30 "$SUITE_TIMEOUT" \
+        $PY -m pytest -p no:cacheprovider -rfEs --timeout="$PER_TEST_TIMEOUT" \
+        --timeout-method=thread --junitxml="$RESULTS/$name.xml" "$@"
+}
+
+# Lab, RabbitMQ and agents of a suite that was killed (their fixtures never tore down).
+lab_down() {
+    $PY -m tests.lab.labctl down >/dev/null || $PY -m tests.lab.labctl down
 }
 
 step build make -s all
@@ -35,7 +49,9 @@ step unit make -s unit RESULTS="$RESULTS"
 step unit-asan make -s BUILD=build/asan SANITIZE=1 SUFFIX=-asan unit RESULTS="$RESULTS"
 step python pytest_suite python tests/python
 step lab pytest_suite lab tests/lab
+lab_down
 step integration pytest_suite integration tests/integration
+lab_down
 step fuzz make -s fuzz-short RESULTS="$RESULTS"
 
 $PY tests/summary.py "$RESULTS" --expect unit,unit-asan,python,lab,integration,fuzz

@@ -1,5 +1,6 @@
 """A migpilot-agent process for tests: config written to a temp dir, started and stopped
 by PID, its log kept for assertions."""
+import ctypes
 import os
 import re
 import shutil
@@ -9,7 +10,14 @@ import tempfile
 import time
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
+PR_SET_PDEATHSIG = 1   # <linux/prctl.h>
 AGENT = os.environ.get('MIGPILOT_AGENT', os.path.join(REPO, 'build', 'migpilot-agent'))
+
+
+def _die_with_parent():
+    # pytest killed by its timeout ends without fixture teardown: the agent must not outlive it
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class AgentError(AssertionError):
@@ -57,7 +65,7 @@ class Agent:
         self._log = open(self.log_path, 'ab')
         self.proc = subprocess.Popen(
             self.wrapper + [self.binary, '--foreground', '--config', self.config],
-            stdout=self._log, stderr=subprocess.STDOUT)
+            stdout=self._log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
         self.wait_log(r'libvirt: connected to', timeout=timeout)
         return self
 

@@ -227,17 +227,18 @@ def test_link_cut_during_postcopy_then_resume(lab):
         t = time.monotonic()
         # QEMU needs a moment to reach postcopy-paused on both sides; until then libvirt
         # refuses the resume with "QEMU reports migration is still running"
+        # (each attempt runs in the Migration's own thread with a deadline: a resume that
+        # never ends must fail the test, not hang it)
         for attempt in range(60):
-            try:
-                a.domain(name).migrateToURI3(
-                    b.tcp_uri, {libvirt.VIR_MIGRATE_PARAM_BANDWIDTH_POSTCOPY: 1024},
-                    libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_PEER2PEER
-                    | libvirt.VIR_MIGRATE_POSTCOPY | libvirt.VIR_MIGRATE_POSTCOPY_RESUME)
+            r = lab.migrate(a, b, name, params={libvirt.VIR_MIGRATE_PARAM_BANDWIDTH_POSTCOPY: 1024},
+                            extra_flags=libvirt.VIR_MIGRATE_POSTCOPY
+                            | libvirt.VIR_MIGRATE_POSTCOPY_RESUME, wait=False)
+            r.wait(120, check=False)
+            if r.error is None:
                 break
-            except libvirt.libvirtError as e:
-                if 'still running' not in str(e) or attempt == 59:
-                    raise
-                time.sleep(0.5)
+            if 'still running' not in str(r.error) or attempt == 59:
+                raise r.error
+            time.sleep(0.5)
         _report('post-copy resume after link restore', '%.1f s (%d refused attempts)'
                 % (time.monotonic() - t, attempt))
         assert not a.has_domain(name)
