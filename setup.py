@@ -10,6 +10,7 @@ import sys
 
 from setuptools import Extension, find_packages, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.install import install
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CORE_LIB = os.environ.get('MIGPILOT_CORE_LIB', 'build/libmigpilot-core.a')
@@ -30,6 +31,53 @@ class BuildExt(build_ext):
         subprocess.check_call(['make', '-s', 'BUILD=' + os.path.dirname(CORE_LIB),
                                CORE_LIB], cwd=HERE)
         build_ext.run(self)
+
+
+# nova Zed imports compute_driver as nova.virt.<value>, so the re-exporting shim
+# (compute_driver = migpilot.driver.LibvirtDriver) must live inside nova's own package
+# directory, wherever the distribution put it; a copy beside it in another site dir would
+# never be found because nova is a regular package.
+SHIM_SRC = os.path.join('nova_shim', 'nova', 'virt', 'migpilot')
+
+
+def nova_package_dir():
+    """nova's package directory (MIGPILOT_NOVA_DIR overrides), or None."""
+    if os.environ.get('MIGPILOT_NOVA_DIR'):
+        return os.environ['MIGPILOT_NOVA_DIR']
+    import importlib.util
+    spec = importlib.util.find_spec('nova')
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return list(spec.submodule_search_locations)[0]
+
+
+class Install(install):
+    """install, plus the driver shim in nova's package (nova/virt/migpilot/)."""
+
+    def run(self):
+        install.run(self)
+        self.shim_outputs = []
+        nova_dir = nova_package_dir()
+        if nova_dir is None:
+            self.announce('migpilot: nova is not installed here: driver shim not '
+                          'installed (set MIGPILOT_NOVA_DIR to install it anyway)', level=3)
+            return
+        target = os.path.join(nova_dir, 'virt', 'migpilot')
+        if self.root:
+            target = os.path.join(self.root, target.lstrip(os.sep))
+        self.mkpath(target)
+        for name in sorted(os.listdir(os.path.join(HERE, SHIM_SRC))):
+            if name.endswith('.py'):
+                out, _ = self.copy_file(os.path.join(HERE, SHIM_SRC, name),
+                                        os.path.join(target, name))
+                self.shim_outputs.append(out)
+        if self.record:
+            with open(self.record, 'a') as f:
+                for out in self.shim_outputs:
+                    f.write(out + '\n')
+
+    def get_outputs(self):
+        return install.get_outputs(self) + getattr(self, 'shim_outputs', [])
 
 
 def _pkg_config(*args):
@@ -59,7 +107,7 @@ setup(
     license='Apache-2.0',
     packages=find_packages(include=['nova_hooks', 'nova_hooks.*']),
     ext_modules=[extension],
-    cmdclass={'build_ext': BuildExt},
+    cmdclass={'build_ext': BuildExt, 'install': Install},
     entry_points={
         'console_scripts': ['migpilot = nova_hooks.cli:main'],
         'oslo.config.opts': ['migpilot = nova_hooks.conf:list_opts'],

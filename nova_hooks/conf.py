@@ -1,0 +1,96 @@
+"""The [migpilot] options of nova.conf, read by nova_hooks.driver.LibvirtDriver.
+
+Registered on nova's own CONF when the driver is imported, and listed for
+oslo-config-generator through the `oslo.config.opts` entry point (`migpilot`):
+
+    oslo-config-generator --namespace nova.conf --namespace migpilot
+
+The policy options mirror the [policy] section of migpilot.conf (the agent's), with the
+same names, defaults and ranges, so one policy is tuned the same way in both places.
+"""
+from oslo_config import cfg
+
+GROUP = 'migpilot'
+
+migpilot_group = cfg.OptGroup(
+    GROUP, title='migpilot',
+    help='migpilot: switch nova live migrations to post-copy when pre-copy cannot '
+         'converge. Read by compute_driver = migpilot.driver.LibvirtDriver.')
+
+migpilot_opts = [
+    cfg.StrOpt(
+        'mode', default='auto', choices=[
+            ('auto', 'decide from nova\'s job-info polls and, when pre-copy is not '
+                     'converging, queue nova\'s own force-complete (post-copy switch)'),
+            ('observe', 'decide and log every decision, never act'),
+            ('off', 'behave exactly as nova\'s libvirt driver (the resource audit '
+                    'fix below still applies)'),
+        ],
+        help='What the driver does during a live migration. auto needs '
+             '[libvirt] live_migration_permit_post_copy = True: without it nova\'s '
+             'force-complete would pause the guest, so the driver then only logs what it '
+             'would have done.'),
+    cfg.IntOpt(
+        'min_pass', default=2, min=2,
+        help='Never switch before this pass: the first pass sends all memory once, so '
+             'post-copy only has the working set left to fetch.'),
+    cfg.FloatOpt(
+        'rho_max', default=0.9, min=0.0, max=1.0,
+        help='Per-pass shrink ratio of the remaining bytes (dirtied / sent) at or above '
+             'which pre-copy counts as not converging.'),
+    cfg.IntOpt(
+        'max_passes', default=8, min=1,
+        help='More further passes than this predicted before pre-copy could finish: '
+             'not converging.'),
+    cfg.IntOpt(
+        'shrink_passes', default=1, min=1,
+        help='Pass transitions over which "remaining not shrinking" is judged.'),
+    cfg.FloatOpt(
+        'shrink_min', default=0.1, min=0.0, max=0.99,
+        help='Fraction by which the remaining bytes must shrink per pass.'),
+    cfg.IntOpt(
+        'deadline', default=0, min=0,
+        help='Seconds: switch when pre-copy is predicted to end later than this after '
+             'the migration started (or is still running then); 0 = no deadline. Unlike '
+             '[libvirt] live_migration_completion_timeout it is not scaled by the '
+             'guest\'s size.'),
+    cfg.IntOpt(
+        'downtime_ms', default=300, min=1,
+        help='Maximum downtime (ms) the policy assumes when libvirt does not report the '
+             'job\'s expected downtime.'),
+    cfg.IntOpt(
+        'min_bandwidth_samples', default=2, min=1,
+        help='Send-rate samples needed before the policy predicts anything.'),
+    cfg.BoolOpt(
+        'resource_audit_in_thread', default=True,
+        help='Run the host PCI device listing of nova\'s periodic resource audit '
+             '(update_available_resource) in a native thread. Called from the eventlet '
+             'hub while a migration is in flight, it was measured to freeze the whole '
+             'source nova-compute for 60-90 s, delaying force-complete, nova\'s own '
+             'migration monitor and migpilot\'s switch.'),
+]
+
+
+def register_opts(conf):
+    conf.register_group(migpilot_group)
+    conf.register_opts(migpilot_opts, group=migpilot_group)
+
+
+def policy_config(conf):
+    """The keyword arguments of _migpilot.Policy for this configuration."""
+    group = conf[GROUP]
+    return {
+        'mode': 'observe' if group.mode == 'observe' else 'auto',
+        'min_pass': group.min_pass,
+        'rho_max': group.rho_max,
+        'max_passes': group.max_passes,
+        'shrink_passes': group.shrink_passes,
+        'shrink_min': group.shrink_min,
+        'deadline_ms': group.deadline * 1000,
+        'downtime_ms': group.downtime_ms,
+        'min_bandwidth_samples': group.min_bandwidth_samples,
+    }
+
+
+def list_opts():
+    return [(migpilot_group, migpilot_opts)]
