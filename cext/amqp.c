@@ -142,7 +142,8 @@ static int
 mpPyListenerInit(mpPyListener *self, PyObject *args, PyObject *kwargs)
 {
     static char *kwlist[] = { "url", "exchange", "binding_keys", "queue", "max_bytes",
-                              "max_depth", "durable", NULL };
+                              "max_depth", "durable", "ssl", "ssl_ca_file", "ssl_cert_file",
+                              "ssl_key_file", "ssl_verify", NULL };
     const char *url = NULL;
     const char *exchange = "nova";
     const char *queue = NULL;
@@ -153,20 +154,30 @@ mpPyListenerInit(mpPyListener *self, PyObject *args, PyObject *kwargs)
     Py_ssize_t maxBytes = MP_OSLO_DEFAULT_MAX_BYTES;
     int maxDepth = MP_OSLO_DEFAULT_MAX_DEPTH;
     int durable = 0;
+    int ssl = 0;                /* TLS even for amqp:// (the agent's [amqp] ssl) */
+    const char *sslCaFile = NULL;
+    const char *sslCertFile = NULL;
+    const char *sslKeyFile = NULL;
+    int sslVerify = 1;
     mpTransportUrl *turl = NULL;
     amqp_connection_state_t conn = NULL;
     char *queueName = NULL;
     int ret = -1;
     size_t i;
 
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "s|sOznip", kwlist, &url, &exchange,
-                                     &keysArg, &queue, &maxBytes, &maxDepth, &durable))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "s|sOznip$pzzzp", kwlist, &url, &exchange,
+                                     &keysArg, &queue, &maxBytes, &maxDepth, &durable, &ssl,
+                                     &sslCaFile, &sslCertFile, &sslKeyFile, &sslVerify))
         return -1;
     if (mpPyListenerCheckIdle(self) < 0)
         return -1;
     mpPyListenerDisconnect(self, true);   /* __init__ called again */
     if (maxBytes <= 0 || maxDepth <= 0) {
         PyErr_SetString(PyExc_ValueError, "max_bytes and max_depth must be positive");
+        return -1;
+    }
+    if ((sslCertFile && *sslCertFile) != (sslKeyFile && *sslKeyFile)) {
+        PyErr_SetString(PyExc_ValueError, "ssl_cert_file and ssl_key_file go together");
         return -1;
     }
     if (!*exchange || (queue && !*queue)) {
@@ -200,8 +211,11 @@ mpPyListenerInit(mpPyListener *self, PyObject *args, PyObject *kwargs)
             .vhost = turl->vhost,
             .user = host->user,
             .password = host->password,
-            .ssl = turl->ssl,
-            .sslVerify = false,
+            .ssl = ssl || turl->ssl,
+            .sslCaFile = sslCaFile,
+            .sslCertFile = sslCertFile,
+            .sslKeyFile = sslKeyFile,
+            .sslVerify = sslVerify,
             .heartbeatS = 0,    /* nothing reads the socket between get() calls */
             .connectTimeoutS = MP_PY_LISTEN_CONNECT_TIMEOUT_S,
             .exchange = exchange,
@@ -475,12 +489,15 @@ static PyTypeObject mpPyListenerType = {
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "Listener(url, exchange='nova', binding_keys=('versioned_notifications.info',"
               " 'notifications.info'), queue=None, max_bytes=DEFAULT_MAX_BYTES,"
-              " max_depth=DEFAULT_MAX_DEPTH, durable=False)\n\n"
+              " max_depth=DEFAULT_MAX_DEPTH, durable=False, *, ssl=False, ssl_ca_file=None,"
+              " ssl_cert_file=None, ssl_key_file=None, ssl_verify=True)\n\n"
               "Connects to the broker of an oslo transport URL and declares its own exclusive,"
               " auto-deleted queue (migpilot-listen.<random> unless named) bound to"
               " binding_keys on exchange, so it sees a copy of each message and takes none"
               " from other consumers. durable must match the exchange's flag (oslo's"
-              " amqp_durable_queues). Raises _migpilot.Error for a bad URL and ConnectionError"
+              " amqp_durable_queues). TLS is used for amqps:// URLs or ssl=True, as the"
+              " agent's [amqp] ssl* options: ssl_verify checks the broker's certificate"
+              " (against ssl_ca_file, else the system's CAs) and host name. Raises _migpilot.Error for a bad URL and ConnectionError"
               " when no broker host takes the connection. Iterating yields get() results.",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)mpPyListenerInit,

@@ -20,7 +20,7 @@
 #include "mplogline.h"
 #include "mptimeline.h"
 
-#define READ_CHUNK (1 << 20)   /* L2-sized: the bytes are parsed while still in cache */
+#define READ_CHUNK (256 << 10)  /* well inside L2: the bytes are parsed while still in cache */
 #define CACHE_SLOTS 64
 #define BLOCK_MS (15 * 60 * 1000)
 
@@ -218,25 +218,80 @@ pyZoneClear(pyZone *z)
 
 /* ---- file scanning (GIL released) ---- */
 
-/* Feeds each file to tl; on error returns the index of the failing file and sets *err. */
+/*
+ * Streaming (on_record given): the timeline passes each record on when it is final; the
+ * record is copied to a small queue (GIL released), and after each chunk read the queue is
+ * rendered and handed to the Python callable with the GIL held. Memory then stays bounded
+ * by the migrations in flight, whatever the size of the input.
+ */
+typedef struct {
+    mpTimeline *tl;
+    const mpTimeline *peer;       /* source host's records, for destination rollbacks */
+    PyObject *onRecord;           /* NULL: the records stay in tl (whole-input mode) */
+    mpMigrationRecord *queue;
+    size_t nqueue, allocQueue;
+    PyThreadState *save;          /* non-NULL while the GIL is released */
+    const bool *convFailed;       /* the zone converter raised */
+    bool failed;                  /* a Python exception is pending */
+} scanCtx;
+
+static void
+queueRecord(const mpMigrationRecord *rec, void *opaque)
+{
+    scanCtx *ctx = opaque;
+
+    mpGrow(&ctx->queue, &ctx->allocQueue, ctx->nqueue + 1, sizeof(*ctx->queue));
+    ctx->queue[ctx->nqueue++] = *rec;
+}
+
+/* Renders and hands over the queued records; called with the GIL released. */
+static void
+deliverQueued(scanCtx *ctx)
+{
+    size_t i;
+
+    if (!ctx->nqueue)
+        return;
+    PyEval_RestoreThread(ctx->save);
+    for (i = 0; i < ctx->nqueue && !ctx->failed; i++) {
+        mpMigrationRecord *rec = &ctx->queue[i];
+        json_t *j;
+        PyObject *d, *r;
+
+        if (ctx->peer)
+            mpTimelineCorrelateRecord(rec, ctx->peer);
+        j = mpTimelineRecordToJSON(ctx->tl, rec);
+        if (ctx->convFailed && *ctx->convFailed) {
+            json_decref(j);
+            ctx->failed = true;
+            break;
+        }
+        d = jsonToPy(j);
+        json_decref(j);
+        r = d ? PyObject_CallOneArg(ctx->onRecord, d) : NULL;
+        Py_XDECREF(d);
+        if (!r)
+            ctx->failed = true;
+        Py_XDECREF(r);
+    }
+    ctx->nqueue = 0;
+    ctx->save = PyEval_SaveThread();
+}
+
+/* Feeds each open file to ctx->tl, GIL released. On a read error returns the index of the
+ * file and sets *err; -1 otherwise (ctx->failed tells about a callback's exception). */
 static Py_ssize_t
-scanFiles(mpTimeline *tl, char **paths, Py_ssize_t n, int *err)
+scanFiles(scanCtx *ctx, const int *fds, Py_ssize_t n, int *err)
 {
     char *buf = mpAllocN(READ_CHUNK, 1);
     Py_ssize_t i;
     Py_ssize_t failed = -1;
 
-    for (i = 0; i < n && failed < 0; i++) {
-        int fd = open(paths[i], O_RDONLY | O_CLOEXEC);
+    ctx->save = PyEval_SaveThread();
+    for (i = 0; i < n && failed < 0 && !ctx->failed; i++) {
         ssize_t got;
 
-        if (fd < 0) {
-            *err = errno;
-            failed = i;
-            break;
-        }
-        posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-        while ((got = read(fd, buf, READ_CHUNK)) != 0) {
+        while ((got = read(fds[i], buf, READ_CHUNK)) != 0 && !ctx->failed) {
             if (got < 0) {
                 if (errno == EINTR)
                     continue;
@@ -244,11 +299,17 @@ scanFiles(mpTimeline *tl, char **paths, Py_ssize_t n, int *err)
                 failed = i;
                 break;
             }
-            mpTimelineFeedBytes(tl, buf, (size_t)got);
+            mpTimelineFeedBytes(ctx->tl, buf, (size_t)got);
+            deliverQueued(ctx);
         }
-        close(fd);
-        mpTimelineEndOfFile(tl);
+        mpTimelineEndOfFile(ctx->tl);
     }
+    if (failed < 0 && !ctx->failed) {
+        mpTimelineFinish(ctx->tl);
+        deliverQueued(ctx);
+    }
+    PyEval_RestoreThread(ctx->save);
+    ctx->save = NULL;
     free(buf);
     return failed;
 }
@@ -287,68 +348,136 @@ convertPaths(PyObject *list, Py_ssize_t *n, PyObject **keep)
     return NULL;
 }
 
-static int
-scanInto(mpTimeline *tl, PyObject *list)
-{
-    PyObject *keep = NULL;
-    Py_ssize_t n = 0, failed;
-    char **paths = convertPaths(list, &n, &keep);
-    int err = 0;
+/* A set of files, all opened before anything is read, so that an unreadable file fails
+ * the call before any record was handed over. */
+typedef struct {
+    PyObject *keep;
+    char **paths;
+    int *fds;
+    Py_ssize_t n;
+} fileSet;
 
-    if (!paths)
+static void
+fileSetClose(fileSet *fs)
+{
+    Py_ssize_t i;
+
+    for (i = 0; fs->fds && i < fs->n; i++) {
+        if (fs->fds[i] >= 0)
+            close(fs->fds[i]);
+    }
+    free(fs->fds);
+    free(fs->paths);
+    Py_CLEAR(fs->keep);
+    memset(fs, 0, sizeof(*fs));
+}
+
+static int
+fileSetOpen(fileSet *fs, PyObject *list)
+{
+    Py_ssize_t i;
+
+    memset(fs, 0, sizeof(*fs));
+    if (!(fs->paths = convertPaths(list, &fs->n, &fs->keep)))
         return -1;
-    Py_BEGIN_ALLOW_THREADS
-    failed = scanFiles(tl, paths, n, &err);
-    Py_END_ALLOW_THREADS
+    fs->fds = mpAllocN((size_t)fs->n + 1, sizeof(*fs->fds));
+    for (i = 0; i < fs->n; i++)
+        fs->fds[i] = -1;
+    for (i = 0; i < fs->n; i++) {
+        int fd;
+
+        Py_BEGIN_ALLOW_THREADS
+        fd = open(fs->paths[i], O_RDONLY | O_CLOEXEC);
+        Py_END_ALLOW_THREADS
+        if (fd < 0) {
+            PyErr_SetFromErrnoWithFilename(PyExc_OSError, fs->paths[i]);
+            fileSetClose(fs);
+            return -1;
+        }
+        posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+        fs->fds[i] = fd;
+    }
+    return 0;
+}
+
+static int
+scanInto(scanCtx *ctx, fileSet *fs)
+{
+    int err = 0;
+    Py_ssize_t failed = scanFiles(ctx, fs->fds, fs->n, &err);
+
     if (failed >= 0) {
         errno = err;
-        PyErr_SetFromErrnoWithFilename(PyExc_OSError, paths[failed]);
+        PyErr_SetFromErrnoWithFilename(PyExc_OSError, fs->paths[failed]);
+        return -1;
     }
-    free(paths);
-    Py_DECREF(keep);
-    return failed >= 0 ? -1 : 0;
+    return ctx->failed ? -1 : 0;
 }
 
 PyDoc_STRVAR(scanLogsDoc,
-"scan_logs(paths, tz=None, peers=None) -> dict\n\n"
+"scan_logs(paths, tz=None, peers=None, on_record=None) -> dict\n\n"
 "Scans nova-compute log files in order (rotated files oldest first) and returns\n"
 "{'live_migrations': [...], 'total_lines': n, 'line_counts_by_level': {...}, ...} in the\n"
 "shape of the fixtures' truth. tz: IANA zone of the log's local time (None: this host's).\n"
 "peers: log files of the peer (source) host; destination rollbacks take its outcome.\n"
-"Raises OSError naming an unreadable file, _migpilot.Error for an unknown zone.");
+"on_record: a callable given each migration (a dict) as soon as no later line can change\n"
+"it, in order of first line; 'live_migrations' is then empty and memory does not grow\n"
+"with the input. Every file is opened before any is read.\n"
+"Raises OSError naming an unreadable file, _migpilot.Error for an unknown zone, and what\n"
+"on_record raises.");
 
 static PyObject *
 pyScanLogs(PyObject *self, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = { "paths", "tz", "peers", NULL };
-    PyObject *list = NULL, *peerList = Py_None;
+    static char *kwlist[] = { "paths", "tz", "peers", "on_record", NULL };
+    PyObject *list = NULL, *peerList = Py_None, *onRecord = Py_None;
     const char *tz = NULL;
     mpTimeline *tl = NULL, *peer = NULL;
+    fileSet files = { 0 }, peerFiles = { 0 };
+    scanCtx ctx = { 0 };
     pyZone zone;
     json_t *j = NULL;
     PyObject *ret = NULL;
     bool zoneReady = false;
 
     (void)self;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|zO:scan_logs", kwlist, &list, &tz,
-                                     &peerList))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|zOO:scan_logs", kwlist, &list, &tz,
+                                     &peerList, &onRecord))
         return NULL;
     if (PyUnicode_Check(list) || PyBytes_Check(list)) {
         PyErr_SetString(PyExc_TypeError, "paths must be a list of file names");
         return NULL;
     }
+    if (onRecord != Py_None && !PyCallable_Check(onRecord)) {
+        PyErr_SetString(PyExc_TypeError, "on_record must be callable");
+        return NULL;
+    }
     if (pyZoneInit(&zone, tz) < 0)
         goto cleanup;
     zoneReady = true;
-    tl = mpTimelineNew(pyConvert, &zone);
-    if (scanInto(tl, list) < 0)
+    if (fileSetOpen(&files, list) < 0 ||
+        (peerList != Py_None && fileSetOpen(&peerFiles, peerList) < 0))
         goto cleanup;
     if (peerList != Py_None) {
+        scanCtx peerCtx = { 0 };
+
         peer = mpTimelineNew(NULL, NULL);
-        if (scanInto(peer, peerList) < 0)
+        peerCtx.tl = peer;
+        if (scanInto(&peerCtx, &peerFiles) < 0)
             goto cleanup;
-        mpTimelineCorrelate(tl, peer);
     }
+    tl = mpTimelineNew(pyConvert, &zone);
+    ctx.tl = tl;
+    ctx.peer = peer;
+    ctx.convFailed = &zone.failed;
+    if (onRecord != Py_None) {
+        ctx.onRecord = onRecord;
+        mpTimelineSetRecordCallback(tl, queueRecord, &ctx);
+    }
+    if (scanInto(&ctx, &files) < 0 || zone.failed)
+        goto cleanup;
+    if (peer)
+        mpTimelineCorrelate(tl, peer);
     j = mpTimelineToJSON(tl);
     if (zone.failed)
         goto cleanup;
@@ -358,6 +487,9 @@ pyScanLogs(PyObject *self, PyObject *args, PyObject *kwargs)
     json_decref(j);
     mpTimelineFree(tl);
     mpTimelineFree(peer);
+    free(ctx.queue);
+    fileSetClose(&files);
+    fileSetClose(&peerFiles);
     if (zoneReady)
         pyZoneClear(&zone);
     return ret;

@@ -53,11 +53,44 @@ def bus_settings(migpilot_conf=MIGPILOT_CONF, nova_conf=NOVA_CONF):
     return url, exchange, durable
 
 
+def _truth(value, default):
+    if value is None:
+        return default
+    return value.lower() in ('1', 'true', 'yes', 'on')
+
+
+def tls_settings(migpilot_conf=MIGPILOT_CONF):
+    """The agent's [amqp] ssl* options as Listener keyword arguments."""
+    conf = _read_conf(migpilot_conf)
+    return {
+        'ssl': _truth(_conf_get(conf, 'amqp', 'ssl'), False),
+        'ssl_ca_file': _conf_get(conf, 'amqp', 'ssl_ca_file'),
+        'ssl_cert_file': _conf_get(conf, 'amqp', 'ssl_cert_file'),
+        'ssl_key_file': _conf_get(conf, 'amqp', 'ssl_key_file'),
+        'ssl_verify': _truth(_conf_get(conf, 'amqp', 'ssl_verify'), True),
+    }
+
+
 def add_bus_arguments(parser):
     parser.add_argument('--url', metavar='URL',
                         help='oslo transport URL (default: [amqp] transport_url of %s, else '
                              'transport_url of %s)' % (MIGPILOT_CONF, NOVA_CONF))
     parser.add_argument('--exchange', help='exchange (default: [amqp] exchange, else nova)')
+    # TLS, as the agent's [amqp] ssl* options (which are the defaults); amqps:// URLs use
+    # TLS anyway
+    parser.add_argument('--ssl', action='store_true', default=None,
+                        help='TLS even for an amqp:// URL (default: [amqp] ssl)')
+    parser.add_argument('--ssl-ca-file', metavar='FILE',
+                        help="CA certificates to verify the broker's (default: [amqp] "
+                             "ssl_ca_file)")
+    parser.add_argument('--ssl-cert-file', metavar='FILE',
+                        help='client certificate (default: [amqp] ssl_cert_file)')
+    parser.add_argument('--ssl-key-file', metavar='FILE',
+                        help="client certificate's key (default: [amqp] ssl_key_file)")
+    parser.add_argument('--no-ssl-verify', dest='ssl_verify', action='store_false',
+                        default=None,
+                        help="do not verify the broker's certificate and host name "
+                             "(default: [amqp] ssl_verify, else verify)")
 
 
 def one_line(text):
@@ -77,9 +110,14 @@ def open_listener(prog, args, binding_keys=BINDING_KEYS):
     if not url:
         return fail(prog, 2, 'no transport URL: give --url, or set [amqp] transport_url in %s '
                     'or transport_url in %s' % (MIGPILOT_CONF, NOVA_CONF))
+    tls = tls_settings()
+    for key in tls:
+        given = getattr(args, key, None)
+        if given is not None:
+            tls[key] = given
     try:
         return _migpilot.Listener(url, exchange=exchange, binding_keys=binding_keys,
-                                  durable=durable)
+                                  durable=durable, **tls)
     except (OSError, ValueError) as exc:   # ConnectionError, _migpilot.Error
         return fail(prog, 2, 'cannot listen on the bus: %s' % exc)
 

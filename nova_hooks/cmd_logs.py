@@ -4,7 +4,9 @@
 
 FILEs are read in the order given, as one stream (rotated files oldest first:
 nova-compute.log.1 nova-compute.log). The scanning is done by the C core
-(_migpilot.scan_logs); this module only formats.
+(_migpilot.scan_logs); this module only formats. Records are streamed: each is printed (JSON)
+or reduced to its table row as soon as the core hands it over, so memory does not grow with
+the size of the logs.
 
 --tz ZONE: the IANA zone the log's local timestamps are in (default: this host's zone).
 --peer FILE: the source host's log(s); a destination log alone can not tell an operator's
@@ -107,56 +109,102 @@ def _fmt_duration(ms):
     return '%dm%02ds' % (secs // 60, secs % 60)
 
 
-def _table(rows):
+def _table_row(r):
+    """The table's cells of one flattened record (all that is kept of it)."""
+    lp = r.get('last_progress')
+    peer = r.get('dest_host') if r['role'] == 'source' else r.get('source_host')
+    started = r.get('started_at') or r.get('pre_live_migration_at') or r.get('first_seen_at')
+    return (
+        r.get('instance_uuid') or '-',
+        r['role'],
+        r['outcome'],
+        started or '-',
+        _fmt_duration(r.get('duration_ms')),
+        (r.get('switched_to_postcopy_at') or '-')[11:] or '-',
+        peer or '-',
+        '%d lines' % r['progress_lines']['total'],
+        ('%ds %d%%' % (lp['secs'], lp['memory_remaining_pct'])) if lp else '-',
+    )
+
+
+def _table(cells):
     headers = ('INSTANCE', 'ROLE', 'OUTCOME', 'STARTED', 'DURATION', 'POST-COPY AT',
                'PEER HOST', 'PROGRESS', 'LAST')
-    lines = [headers]
-    for r in rows:
-        lp = r.get('last_progress')
-        peer = r.get('dest_host') if r['role'] == 'source' else r.get('source_host')
-        started = r.get('started_at') or r.get('pre_live_migration_at') or r.get('first_seen_at')
-        lines.append((
-            r.get('instance_uuid') or '-',
-            r['role'],
-            r['outcome'],
-            started or '-',
-            _fmt_duration(r.get('duration_ms')),
-            (r.get('switched_to_postcopy_at') or '-')[11:] or '-',
-            peer or '-',
-            '%d lines' % r['progress_lines']['total'],
-            ('%ds %d%%' % (lp['secs'], lp['memory_remaining_pct'])) if lp else '-',
-        ))
+    lines = [headers] + cells
     widths = [max(len(str(row[i])) for row in lines) for i in range(len(headers))]
     return '\n'.join('  '.join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip()
                      for row in lines)
+
+
+def _indented(doc, prefix):
+    """json.dumps(doc, indent=1) as it reads nested under prefix (strings hold no newline)."""
+    return json.dumps(doc, indent=1).replace('\n', '\n' + prefix)
+
+
+class _JsonList:
+    """Writes a JSON list item by item, byte for byte as json.dump(list, indent=1) nested
+    at the given depth would."""
+
+    def __init__(self, out, depth):
+        self.out = out
+        self.inner = ' ' * (depth + 1)
+        self.outer = ' ' * depth
+        self.count = 0
+
+    def add(self, item):
+        self.out.write(('[\n' if self.count == 0 else ',\n') + self.inner +
+                       _indented(item, self.inner))
+        self.count += 1
+
+    def close(self):
+        self.out.write('\n%s]' % self.outer if self.count else '[]')
 
 
 def run(args):
     for path in list(args.files) + list(args.peer or []):
         if os.path.isdir(path):
             return _fail('cannot read %s: is a directory' % path)
+    wanted = {u.lower() for u in args.instance} if args.instance else None
+    out = sys.stdout
+    cells = []
+    seen = [0]
+    writer = None
+    if args.json:
+        if args.summary:
+            out.write('{\n "live_migrations": ')
+        writer = _JsonList(out, 1 if args.summary else 0)
+
+    def on_record(rec):
+        seen[0] += 1
+        row = flatten(rec)
+        if wanted is not None and (row.get('instance_uuid') or '').lower() not in wanted:
+            return
+        if writer is not None:
+            writer.add(row)
+        else:
+            cells.append(_table_row(row))
+
     try:
-        result = _migpilot.scan_logs(args.files, args.tz, peers=args.peer)
+        # every file is opened before anything is read: an unreadable one fails here, before
+        # any output
+        result = _migpilot.scan_logs(args.files, args.tz, peers=args.peer,
+                                     on_record=on_record)
     except OSError as exc:
         return _fail('cannot read %s: %s' % (exc.filename, exc.strerror or exc))
     except _migpilot.Error as exc:
         return _fail(str(exc))
-    rows = [flatten(r) for r in result['live_migrations']]
-    if args.instance:
-        wanted = {u.lower() for u in args.instance}
-        rows = [r for r in rows if (r.get('instance_uuid') or '').lower() in wanted]
+    result['live_migrations'] = ()
     summ = summary(result)
-    if args.json:
+    summ['migrations'] = seen[0]
+    if writer is not None:
+        writer.close()
         if args.summary:
-            doc = {'live_migrations': rows, 'summary': summ}
-        else:
-            doc = rows
-        json.dump(doc, sys.stdout, indent=1)
-        sys.stdout.write('\n')
+            out.write(',\n "summary": %s\n}' % _indented(summ, ' '))
+        out.write('\n')
     else:
-        sys.stdout.write(_table(rows) + '\n')
+        out.write(_table(cells) + '\n')
         if args.summary:
-            sys.stdout.write('\n' + '\n'.join('%s: %s' % (k, v) for k, v in summ.items()) + '\n')
+            out.write('\n' + '\n'.join('%s: %s' % (k, v) for k, v in summ.items()) + '\n')
     if not args.summary:
         counts = ' '.join('%s=%d' % kv for kv in sorted(summ['line_counts_by_level'].items()))
         sys.stderr.write('lines: %d total, %s, %d without prefix, %d unknown\n'

@@ -39,6 +39,20 @@ pytest_suite() {
         --timeout-method=thread --junitxml="$RESULTS/$name.xml" "$@"
 }
 
+# One lab migration with the agent built with ASan + UBSan, and one under valgrind: a leak,
+# an invalid access or undefined behaviour makes the agent exit non-zero, which the test's
+# fixture asserts against (it checks every agent's exit status).
+agent_asan_suite() {
+    ( export MIGPILOT_AGENT=$PWD/build/asan/migpilot-agent
+      export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86
+      pytest_suite agent-asan tests/integration/test_agent.py -k stalled_migration )
+}
+agent_valgrind_suite() {
+    ( export MIGPILOT_AGENT_WRAPPER="valgrind --quiet --error-exitcode=99 --leak-check=full \
+--errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect"
+      pytest_suite agent-valgrind tests/integration/test_agent.py -k converging )
+}
+
 # Lab, RabbitMQ and agents of a suite that was killed (their fixtures never tore down).
 lab_down() {
     $PY -m tests.lab.labctl down >/dev/null || $PY -m tests.lab.labctl down
@@ -52,9 +66,15 @@ step lab pytest_suite lab tests/lab
 lab_down
 step integration pytest_suite integration tests/integration
 lab_down
+step asan-agent make -s asan-agent
+step agent-asan agent_asan_suite
+lab_down
+step agent-valgrind agent_valgrind_suite
+lab_down
 step fuzz make -s fuzz-short RESULTS="$RESULTS"
 
-$PY tests/summary.py "$RESULTS" --expect unit,unit-asan,python,lab,integration,fuzz
+$PY tests/summary.py "$RESULTS" \
+    --expect unit,unit-asan,python,lab,integration,agent-asan,agent-valgrind,fuzz
 rc=$?
 if [ ${#failed_steps[@]} -gt 0 ]; then
     echo "failed steps: ${failed_steps[*]}"

@@ -25,10 +25,11 @@ mpLogLevelName(mpLogLevel level)
     return levelNames[level];
 }
 
-int64_t
-mpDaysFromCivil(int64_t y, int m, int d)
+/* Howard Hinnant's days_from_civil: exact for the proleptic Gregorian calendar. Inline:
+ * every line's timestamp goes through it. */
+static inline int64_t
+daysFromCivil(int64_t y, int m, int d)
 {
-    /* Howard Hinnant's days_from_civil: exact for the proleptic Gregorian calendar. */
     int64_t era;
     int64_t yoe, doy, doe;
 
@@ -38,6 +39,12 @@ mpDaysFromCivil(int64_t y, int m, int d)
     doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
     doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     return era * 146097 + doe - 719468;
+}
+
+int64_t
+mpDaysFromCivil(int64_t y, int m, int d)
+{
+    return daysFromCivil(y, m, d);
 }
 
 static int
@@ -56,21 +63,73 @@ dig2(const char *p)
     return (p[0] - '0') * 10 + (p[1] - '0');
 }
 
-/* "YYYY-MM-DD HH:MM:SS.mmm" (23 bytes), validated. */
+static inline uint64_t
+load64(const char *p)
+{
+    uint64_t v;
+
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+/* Byte-lane tests on 8 bytes at once. Masks are built by loading byte strings the same way
+ * as the input, so lane i is byte i whatever the byte order. */
+static inline uint64_t
+mask8(const char *bytes)
+{
+    return load64(bytes);
+}
+
+#define LANES(b) (0x0101010101010101ULL * (uint64_t)(b))
+
+/* 0x80 in every lane whose byte is >= k (bytes < 0x80, 0 < k <= 0x80). */
+static inline uint64_t
+lanesGE(uint64_t x, unsigned k)
+{
+    return (x + LANES(0x80 - k)) & LANES(0x80);
+}
+
+/* 0x80 in every lane holding an ASCII decimal digit. */
+static inline uint64_t
+lanesDigit(uint64_t x)
+{
+    return lanesGE(x, '0') & ~lanesGE(x, '9' + 1) & ~x;
+}
+
+/* Digits where digits has 0xff lanes, the bytes of fixed elsewhere. */
+static inline bool
+matchShape8(const char *p, uint64_t digits, uint64_t fixed)
+{
+    uint64_t x = load64(p);
+
+    if (x & LANES(0x80))
+        return false;
+    return (lanesDigit(x) & digits) == (LANES(0x80) & digits) && (x & ~digits) == fixed;
+}
+
+/* Hex digits where hex has 0xff lanes, the bytes of fixed elsewhere. */
+static inline bool
+matchHex8(const char *p, uint64_t hex, uint64_t fixed)
+{
+    uint64_t x = load64(p);
+    uint64_t lower = x | LANES(0x20);
+    uint64_t ok;
+
+    if (x & LANES(0x80))
+        return false;
+    ok = lanesDigit(x) | (lanesGE(lower, 'a') & ~lanesGE(lower, 'f' + 1));
+    return (ok & hex) == (LANES(0x80) & hex) && (x & ~hex) == fixed;
+}
+
+/* "YYYY-MM-DD HH:MM:SS.mmm " (23 bytes and a space: 24 readable bytes), validated. */
 static bool
 parseTimestamp(const char *p, mpLogTime *t)
 {
-    static const char shape[] = "dddd-dd-dd dd:dd:dd.ddd";
-    size_t i;
-
-    for (i = 0; i < 23; i++) {
-        if (shape[i] == 'd') {
-            if (!IS_DIGIT(p[i]))
-                return false;
-        } else if (p[i] != shape[i]) {
-            return false;
-        }
-    }
+    /* three 8-byte windows, the third ending with the space after the stamp */
+    if (!matchShape8(p, mask8("\xff\xff\xff\xff\0\xff\xff\0"), mask8("\0\0\0\0-\0\0-")) ||
+        !matchShape8(p + 8, mask8("\xff\xff\0\xff\xff\0\xff\xff"), mask8("\0\0 \0\0:\0\0")) ||
+        !matchShape8(p + 16, mask8("\0\xff\xff\0\xff\xff\xff\0"), mask8(":\0\0.\0\0\0 ")))
+        return false;
     t->year = dig2(p) * 100 + dig2(p + 2);
     t->month = dig2(p + 5);
     t->day = dig2(p + 8);
@@ -82,7 +141,7 @@ parseTimestamp(const char *p, mpLogTime *t)
         t->day > daysInMonth(t->year, t->month) ||
         t->hour > 23 || t->minute > 59 || t->second > 59)
         return false;
-    t->localMs = ((mpDaysFromCivil(t->year, t->month, t->day) * 24 + t->hour) * 60 +
+    t->localMs = ((daysFromCivil(t->year, t->month, t->day) * 24 + t->hour) * 60 +
                   t->minute) * 60000 + t->second * 1000 + t->ms;
     return true;
 }
@@ -144,30 +203,29 @@ sliceStarts(const char *p, size_t len, const char *lit, size_t n)
     return len >= n && memcmp(p, lit, n) == 0;
 }
 
+/* The level name at p followed by a space; sets *len to the name's length. */
 static mpLogLevel
-parseLevel(const char *p, size_t n)
+parseLevel(const char *p, const char *end, size_t *len)
 {
-    switch (n) {
-    case 4:
-        if (memcmp(p, "INFO", 4) == 0)
-            return MP_LOG_LEVEL_INFO;
-        break;
-    case 5:
-        if (memcmp(p, "DEBUG", 5) == 0)
-            return MP_LOG_LEVEL_DEBUG;
-        if (memcmp(p, "ERROR", 5) == 0)
-            return MP_LOG_LEVEL_ERROR;
-        if (memcmp(p, "TRACE", 5) == 0)
-            return MP_LOG_LEVEL_TRACE;
-        break;
-    case 7:
-        if (memcmp(p, "WARNING", 7) == 0)
-            return MP_LOG_LEVEL_WARNING;
-        break;
-    case 8:
-        if (memcmp(p, "CRITICAL", 8) == 0)
-            return MP_LOG_LEVEL_CRITICAL;
-        break;
+    static const struct {
+        const char *name;
+        size_t len;
+        mpLogLevel level;
+    } names[] = {
+        { "DEBUG ", 6, MP_LOG_LEVEL_DEBUG },
+        { "INFO ", 5, MP_LOG_LEVEL_INFO },
+        { "WARNING ", 8, MP_LOG_LEVEL_WARNING },
+        { "ERROR ", 6, MP_LOG_LEVEL_ERROR },
+        { "CRITICAL ", 9, MP_LOG_LEVEL_CRITICAL },
+        { "TRACE ", 6, MP_LOG_LEVEL_TRACE },
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (p < end && *p == names[i].name[0] && expect(p, end, names[i].name, names[i].len)) {
+            *len = names[i].len - 1;
+            return names[i].level;
+        }
     }
     return MP_LOG_LEVEL_NONE;
 }
@@ -176,21 +234,16 @@ parseLevel(const char *p, size_t n)
 static const char *
 parseInstance(const char *p, const char *end, mpSlice *uuid)
 {
+    const uint64_t all = LANES(0xff);
     const char *q = expect(p, end, LIT("[instance: "));
-    size_t i;
 
-    if (!q || end - q < 38 || q[36] != ']' || q[37] != ' ')
+    /* xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx] : five 8-byte windows, the last two overlap */
+    if (!q || end - q < 38 || q[36] != ']' || q[37] != ' ' ||
+        !matchHex8(q, all, 0) ||
+        !matchHex8(q + 8, mask8("\0\xff\xff\xff\xff\0\xff\xff"), mask8("-\0\0\0\0-\0\0")) ||
+        !matchHex8(q + 16, mask8("\xff\xff\0\xff\xff\xff\xff\0"), mask8("\0\0-\0\0\0\0-")) ||
+        !matchHex8(q + 24, all, 0) || !matchHex8(q + 28, all, 0))
         return NULL;
-    for (i = 0; i < 36; i++) {
-        char c = q[i];
-
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (c != '-')
-                return NULL;
-        } else if (!IS_DIGIT(c) && !((c | 0x20) >= 'a' && (c | 0x20) <= 'f')) {
-            return NULL;
-        }
-    }
     uuid->p = q;
     uuid->len = 36;
     return q + 38;
@@ -213,13 +266,13 @@ stripDebugSuffix(mpLogLine *out)
     if (!parseInt64(colon, end, &lineno))
         return;
     colon--;
-    for (sp1 = colon; sp1 > m && sp1[-1] != ' '; sp1--)
-        ;
-    if (sp1 == m || sp1 == colon)
+    /* the path and funcName hold no space: scan back with memrchr, not byte by byte */
+    sp1 = memrchr(m, ' ', (size_t)(colon - m));
+    if (!sp1 || sp1 + 1 == colon)
         return;
-    sp1--;                      /* the space before the path */
-    for (sp2 = sp1; sp2 > m && sp2[-1] != ' '; sp2--)
-        ;
+    /* sp1 is the space before the path */
+    sp2 = memrchr(m, ' ', (size_t)(sp1 - m));
+    sp2 = sp2 ? sp2 + 1 : m;
     if (sp2 == sp1)
         return;                 /* empty funcName */
     q = sp2 == m ? m : sp2 - 1; /* a message can be empty: suffix right after the prefix */
@@ -415,6 +468,44 @@ splitContext(mpLogLine *out)
     }
 }
 
+/* memset of the whole record costs as much as the rest of a typical line (a "rep stos" of
+ * 300+ bytes); field stores become a few vector stores. Keep in step with mpLogLine. */
+static inline void
+clearLine(mpLogLine *out)
+{
+    static const mpSlice none = { NULL, 0 };
+    static const mpLogTime noTime = { 0, 0, 0, 0, 0, 0, 0, 0 };
+    static const mpLogProgress noProgress = { 0, 0, 0, 0, 0 };
+
+    out->kind = MP_LOG_LINE_UNKNOWN;
+    out->level = MP_LOG_LEVEL_NONE;
+    out->hasTimestamp = false;
+    out->time = noTime;
+    out->timestamp = none;
+    out->pid = none;
+    out->levelName = none;
+    out->logger = none;
+    out->context = none;
+    out->globalRequestId = none;
+    out->requestId = none;
+    out->userIdentity = none;
+    out->instance = none;
+    out->message = none;
+    out->debugFunc = none;
+    out->debugPath = none;
+    out->debugLineno = 0;
+    out->event = MP_LOG_EVENT_NONE;
+    out->progress = noProgress;
+    out->number = 0;
+    out->host = none;
+    out->fromHost = none;
+}
+/* A field added to mpLogLine changes its size: then add it to clearLine too (checked where
+ * the size is known, LP64). */
+#if UINTPTR_MAX == UINT64_MAX
+_Static_assert(sizeof(mpLogLine) == 344, "clearLine must set every field of mpLogLine");
+#endif
+
 mpLogLineKind
 mpLogLineParse(const char *buf, size_t len, mpLogLine *out)
 {
@@ -423,10 +514,10 @@ mpLogLineParse(const char *buf, size_t len, mpLogLine *out)
     const char *sp;
     const char *q;
 
-    memset(out, 0, sizeof(*out));
+    clearLine(out);
     if (len > 0 && end[-1] == '\r')
         end--;
-    if (end - p < 24 || !parseTimestamp(p, &out->time) || p[23] != ' ')
+    if (end - p < 24 || !parseTimestamp(p, &out->time))
         return MP_LOG_LINE_UNKNOWN;
     out->hasTimestamp = true;
     out->timestamp.p = p;
@@ -444,12 +535,10 @@ mpLogLineParse(const char *buf, size_t len, mpLogLine *out)
     p = q + 1;
 
     /* level */
-    sp = memchr(p, ' ', (size_t)(end - p) < 9 ? (size_t)(end - p) : 9);
-    if (!sp || (out->level = parseLevel(p, (size_t)(sp - p))) == MP_LOG_LEVEL_NONE)
+    if ((out->level = parseLevel(p, end, &out->levelName.len)) == MP_LOG_LEVEL_NONE)
         return MP_LOG_LINE_UNKNOWN;
     out->levelName.p = p;
-    out->levelName.len = (size_t)(sp - p);
-    p = sp + 1;
+    p += out->levelName.len + 1;
 
     /* logger: a continuation line of an empty traceback text may end right after it */
     sp = memchr(p, ' ', (size_t)(end - p));

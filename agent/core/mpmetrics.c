@@ -13,6 +13,8 @@ mpMigrationRecordInit(mpMigrationRecord *rec)
     rec->postcopySwitchMs = -1;
     rec->postcopyRequests = -1;
     rec->novaTimeMs = -1;
+    rec->novaSwitchAtMs = -1;
+    rec->novaPostcopyAtMs = -1;
     rec->outageMs = -1;
 }
 
@@ -147,6 +149,8 @@ mpMetricsPayload(const mpMigrationRecord *rec)
     json_object_set_new(obj, "postcopy_switch_ms", mpMetricsInt(rec->postcopySwitchMs));
     json_object_set_new(obj, "postcopy_requests", mpMetricsInt(rec->postcopyRequests));
     json_object_set_new(obj, "nova_time_ms", mpMetricsInt(rec->novaTimeMs));
+    json_object_set_new(obj, "nova_switch_at_ms", mpMetricsInt(rec->novaSwitchAtMs));
+    json_object_set_new(obj, "nova_postcopy_started_at_ms", mpMetricsInt(rec->novaPostcopyAtMs));
     json_object_set_new(obj, "outage_ms", mpMetricsInt(rec->outageMs));
     json_object_set_new(obj, "switch_reason", mpMetricsString(rec->switchReason));
     json_object_set_new(obj, "decided_by", json_string(mpDecidedByName(rec->decidedBy)));

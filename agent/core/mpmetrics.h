@@ -56,6 +56,9 @@ struct _mpMigrationRecord {
     int64_t postcopySwitchMs;       /* ms after start; -1: never switched */
     int64_t postcopyRequests;       /* -1 unknown */
     int64_t novaTimeMs;             /* from nova-compute's log; -1 unknown */
+    int64_t novaSwitchAtMs;         /* nova's "Switching to post-copy migration mode", epoch
+                                     * ms from its log; -1 none or unknown */
+    int64_t novaPostcopyAtMs;       /* nova's "VM Postcopy started" event, likewise */
     int64_t outageMs;               /* recovered post-copy: how long it was paused; -1 none */
     char switchReason[64];          /* the policy rule, "" when not switched */
     mpDecidedBy decidedBy;

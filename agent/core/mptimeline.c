@@ -17,8 +17,10 @@ struct _mpTimeline {
     void *evOpaque;
     size_t maxLine;
     mpLineSplitter *splitter;
-    mpMigrationRecord **recs;       /* in order of first line */
-    size_t nrecs, allocRecs;
+    mpMigrationRecord **recs;       /* in order of first line; [0, head) already passed on */
+    size_t head, nrecs, allocRecs;
+    mpTimelineRecordFunc recFn;     /* streaming: final records are passed on and freed */
+    void *recOpaque;
     mpMigrationRecord **active;     /* records lines can still be attributed to */
     size_t nactive, allocActive;
     size_t npending;                /* active records whose instance is not known yet */
@@ -89,7 +91,7 @@ mpTimelineFree(mpTimeline *tl)
 
     if (!tl)
         return;
-    for (i = 0; i < tl->nrecs; i++)
+    for (i = tl->head; i < tl->nrecs; i++)
         free(tl->recs[i]);
     free(tl->recs);
     free(tl->active);
@@ -175,6 +177,7 @@ emit(mpTimeline *tl, mpTimelineEventType type, const mpMigrationRecord *rec,
 static void
 detachAt(mpTimeline *tl, size_t i)
 {
+    tl->active[i]->final = true;
     if (!tl->active[i]->instanceUuid[0])
         tl->npending--;
     memmove(tl->active + i, tl->active + i + 1, (tl->nactive - i - 1) * sizeof(*tl->active));
@@ -349,6 +352,7 @@ static void
 apply(mpTimeline *tl, mpMigrationRecord *rec, const mpLogLine *line)
 {
     setStamp(&rec->lastSeenAt, line);
+    rec->debugLogged = tl->sawDebug;
     if (rec->role == MP_MIGRATION_ROLE_SOURCE)
         applySource(tl, rec, line);
     else
@@ -454,6 +458,56 @@ feedInstanceLine(mpTimeline *tl, const mpLogLine *line)
     apply(tl, rec, line);
 }
 
+/* Rendering a destination record without its own destination host uses this host's name. */
+static bool
+waitsForHost(const mpTimeline *tl, const mpMigrationRecord *rec)
+{
+    return rec->role == MP_MIGRATION_ROLE_DESTINATION && !rec->destHost[0] && !tl->host[0];
+}
+
+/* Passes on final records in order of first line (all of them at the end of input). */
+static void
+passOn(mpTimeline *tl, bool all)
+{
+    while (tl->head < tl->nrecs) {
+        mpMigrationRecord *rec = tl->recs[tl->head];
+
+        if (!all && (!rec->final ||
+                     (waitsForHost(tl, rec) && tl->nrecs - tl->head < MP_TIMELINE_HOLD_MAX)))
+            break;
+        tl->recFn(rec, tl->recOpaque);
+        free(rec);
+        tl->recs[tl->head++] = NULL;
+    }
+    if (tl->head == tl->nrecs) {
+        tl->head = tl->nrecs = 0;
+    } else if (tl->head >= 64 && tl->head * 2 >= tl->nrecs) {
+        memmove(tl->recs, tl->recs + tl->head, (tl->nrecs - tl->head) * sizeof(*tl->recs));
+        tl->nrecs -= tl->head;
+        tl->head = 0;
+    }
+}
+
+void
+mpTimelineSetRecordCallback(mpTimeline *tl, mpTimelineRecordFunc fn, void *opaque)
+{
+    tl->recFn = fn;
+    tl->recOpaque = opaque;
+}
+
+void
+mpTimelineFinish(mpTimeline *tl)
+{
+    size_t i;
+
+    for (i = tl->head; i < tl->nrecs; i++)
+        tl->recs[i]->final = true;
+    tl->nactive = 0;
+    tl->npending = 0;
+    if (tl->recFn)
+        passOn(tl, true);
+}
+
 void
 mpTimelineFeedLine(mpTimeline *tl, const mpLogLine *line)
 {
@@ -482,13 +536,15 @@ mpTimelineFeedLine(mpTimeline *tl, const mpLogLine *line)
         mpMigrationRecord *rec;
 
         c->continuation++;
-        if (line->instance.len == 36 && (rec = findActive(tl, &line->instance)))
+        if (line->instance.len == 36 && (rec = findActive(tl, &line->instance))) {
             setStamp(&rec->lastSeenAt, line);
-        return;
+            rec->debugLogged = tl->sawDebug;
+        }
+        goto done;
     }
     if (line->instance.len == 36) {
         feedInstanceLine(tl, line);
-        return;
+        goto done;
     }
     switch (line->event) {
     case MP_LOG_EVENT_LIVE_MIGRATION_DATA:
@@ -502,6 +558,7 @@ mpTimelineFeedLine(mpTimeline *tl, const mpLogLine *line)
         if (rec->role == MP_MIGRATION_ROLE_DESTINATION)
             setStamp(&rec->preLiveMigrationAt, line);
         setStamp(&rec->lastSeenAt, line);
+        rec->debugLogged = tl->sawDebug;
         emit(tl, MP_TIMELINE_EVENT_STARTED, rec, line);
         break;
     }
@@ -511,6 +568,10 @@ mpTimelineFeedLine(mpTimeline *tl, const mpLogLine *line)
     default:
         break;
     }
+
+ done:
+    if (tl->recFn && tl->head < tl->nrecs && tl->recs[tl->head]->final)
+        passOn(tl, false);
 }
 
 void
@@ -554,13 +615,13 @@ mpTimelineEndOfFile(mpTimeline *tl)
 size_t
 mpTimelineRecordCount(const mpTimeline *tl)
 {
-    return tl->nrecs;
+    return tl->nrecs - tl->head;
 }
 
 const mpMigrationRecord *
 mpTimelineRecord(const mpTimeline *tl, size_t i)
 {
-    return i < tl->nrecs ? tl->recs[i] : NULL;
+    return i < tl->nrecs - tl->head ? tl->recs[tl->head + i] : NULL;
 }
 
 const mpTimelineCounters *
@@ -570,29 +631,61 @@ mpTimelineGetCounters(const mpTimeline *tl)
 }
 
 void
-mpTimelineCorrelate(mpTimeline *tl, const mpTimeline *peer)
+mpTimelineCorrelateRecord(mpMigrationRecord *d, const mpTimeline *peer)
 {
-    size_t i, j;
+    size_t j;
 
-    for (i = 0; i < tl->nrecs; i++) {
-        mpMigrationRecord *d = tl->recs[i];
+    if (d->role != MP_MIGRATION_ROLE_DESTINATION || !d->rolledBackAt.set || !d->requestId[0])
+        return;
+    for (j = peer->head; j < peer->nrecs; j++) {
+        const mpMigrationRecord *s = peer->recs[j];
 
-        if (d->role != MP_MIGRATION_ROLE_DESTINATION || !d->rolledBackAt.set || !d->requestId[0])
-            continue;
-        for (j = 0; j < peer->nrecs; j++) {
-            const mpMigrationRecord *s = peer->recs[j];
-
-            if (s->role == MP_MIGRATION_ROLE_SOURCE && s->ended &&
-                strcmp(s->requestId, d->requestId) == 0 &&
-                strcmp(s->instanceUuid, d->instanceUuid) == 0) {
-                d->outcome = s->outcome;
-                break;
-            }
+        if (s->role == MP_MIGRATION_ROLE_SOURCE && s->ended &&
+            strcmp(s->requestId, d->requestId) == 0 &&
+            strcmp(s->instanceUuid, d->instanceUuid) == 0) {
+            d->outcome = s->outcome;
+            return;
         }
     }
 }
 
+void
+mpTimelineCorrelate(mpTimeline *tl, const mpTimeline *peer)
+{
+    size_t i;
+
+    for (i = tl->head; i < tl->nrecs; i++)
+        mpTimelineCorrelateRecord(tl->recs[i], peer);
+}
+
 /* ---- JSON ---- */
+
+int64_t
+mpTimelineStampEpochMs(const mpTimeline *tl, const mpTimelineStamp *st)
+{
+    return st && st->set ? convertTime(tl, &st->time) : INT64_MIN;
+}
+
+const mpTimelineStamp *
+mpTimelineRecordStart(const mpMigrationRecord *rec)
+{
+    if (rec->role != MP_MIGRATION_ROLE_SOURCE)
+        return NULL;
+    if (rec->startedAt.set)
+        return &rec->startedAt;
+    if (!rec->debugLogged && rec->firstMonitorAt.set && rec->firstMonitorIsStart)
+        return &rec->firstMonitorAt;
+    return NULL;
+}
+
+int64_t
+mpTimelineRecordDurationMs(const mpTimeline *tl, const mpMigrationRecord *rec)
+{
+    int64_t a = mpTimelineStampEpochMs(tl, mpTimelineRecordStart(rec));
+    int64_t b = mpTimelineStampEpochMs(tl, &rec->completedAt);
+
+    return a != INT64_MIN && b != INT64_MIN ? b - a : INT64_MIN;
+}
 
 json_t *
 mpTimelineStampToJSON(const mpTimeline *tl, const mpTimelineStamp *st)
@@ -646,16 +739,10 @@ mpTimelineRecordToJSON(const mpTimeline *tl, const mpMigrationRecord *rec)
 {
     json_t *o = json_object();
     bool src = rec->role == MP_MIGRATION_ROLE_SOURCE;
-    const mpTimelineStamp *started = NULL;
+    const mpTimelineStamp *started = mpTimelineRecordStart(rec);
     bool startKnown;
     json_t *lp = json_null();
 
-    if (src) {
-        if (rec->startedAt.set)
-            started = &rec->startedAt;
-        else if (!tl->sawDebug && rec->firstMonitorAt.set && rec->firstMonitorIsStart)
-            started = &rec->firstMonitorAt;
-    }
     startKnown = src ? started != NULL : rec->preLiveMigrationAt.set;
 
     setNew(o, "instance_uuid", strOrNull(rec->instanceUuid));
@@ -679,11 +766,9 @@ mpTimelineRecordToJSON(const mpTimeline *tl, const mpMigrationRecord *rec)
     if (src)
         setNew(o, "completed_message", strOrNull(completedMessage(rec->completedEvent)));
     {
-        int64_t a = started ? convertTime(tl, &started->time) : INT64_MIN;
-        int64_t b = rec->completedAt.set ? convertTime(tl, &rec->completedAt.time) : INT64_MIN;
+        int64_t d = mpTimelineRecordDurationMs(tl, rec);
 
-        setNew(o, "duration_ms", a != INT64_MIN && b != INT64_MIN ?
-               json_integer(b - a) : json_null());
+        setNew(o, "duration_ms", d != INT64_MIN ? json_integer(d) : json_null());
     }
     setNew(o, "dest_host", strOrNull(src ? rec->destHost :
                                      rec->destHost[0] ? rec->destHost : tl->host));
@@ -735,7 +820,7 @@ mpTimelineToJSON(const mpTimeline *tl)
     json_t *levels = json_object();
     size_t i;
 
-    for (i = 0; i < tl->nrecs; i++)
+    for (i = tl->head; i < tl->nrecs; i++)
         json_array_append_new(migs, mpTimelineRecordToJSON(tl, tl->recs[i]));
     for (i = 1; i < MP_LOG_LEVEL_LAST; i++) {
         if (tl->c.byLevel[i])

@@ -18,7 +18,9 @@
  * - started_at is the "Starting monitoring of live migration" line. In a log without any
  *   DEBUG line (debug = False) that line is never written: started_at is then the first
  *   monitor line, but only when that line shows the very beginning (a progress line at 0 secs
- *   or "Increasing downtime ... after 0 sec"); otherwise null.
+ *   or "Increasing downtime ... after 0 sec"); otherwise null. "Without any DEBUG line"
+ *   means none up to the migration's last line, so that a record never depends on lines
+ *   after it (streaming) and a debug setting changed later does not rewrite it.
  * - Every line naming the instance belongs to its current migration, from its first line
  *   until the next migration of that instance or 60 s (of log time) after the migration's
  *   end (lifecycle and power-state lines follow the end by 10-20 s).
@@ -109,6 +111,8 @@ typedef struct {
     mpTimelineStamp firstSeenAt;
     mpTimelineStamp lastSeenAt;
     int64_t endLocalMs;                 /* local ms of the end line */
+    bool debugLogged;                   /* DEBUG lines had been seen at its last line */
+    bool final;                         /* no later line can change it */
 } mpMigrationRecord;
 
 /* Whole-input counters. */
@@ -138,6 +142,9 @@ typedef struct {
 
 typedef void (*mpTimelineEventFunc)(const mpTimelineEvent *event, void *opaque);
 
+/* A final record (see mpTimelineSetRecordCallback), valid during the call only. */
+typedef void (*mpTimelineRecordFunc)(const mpMigrationRecord *rec, void *opaque);
+
 typedef struct _mpTimeline mpTimeline;
 
 /* conv NULL means UTC. */
@@ -145,6 +152,20 @@ mpTimeline *mpTimelineNew(mpTimeConvertFunc conv, void *convOpaque);
 void mpTimelineFree(mpTimeline *tl);
 void mpTimelineSetConverter(mpTimeline *tl, mpTimeConvertFunc conv, void *convOpaque);
 void mpTimelineSetEventCallback(mpTimeline *tl, mpTimelineEventFunc fn, void *opaque);
+/*
+ * Streaming of records, so memory does not grow with the input: once set, each record is
+ * passed to fn when it is final (no later line can change it: 60 s of log time after its
+ * end, a new migration of its instance, or mpTimelineFinish), in order of first line, and
+ * freed after the call; mpTimelineRecordCount and mpTimelineRecord then only see records not
+ * passed yet. A destination record without a destination host waits (at most
+ * MP_TIMELINE_HOLD_MAX records) for this host's name from a resource audit line, which
+ * rendering uses, so the output equals that of a whole-input scan.
+ */
+#define MP_TIMELINE_HOLD_MAX 1024
+void mpTimelineSetRecordCallback(mpTimeline *tl, mpTimelineRecordFunc fn, void *opaque);
+/* End of the whole input: every record becomes final (and is passed on when streaming). */
+void mpTimelineFinish(mpTimeline *tl);
+
 /* Lines longer than this are counted (total_lines, tooLong) and skipped; default 64 KiB. */
 void mpTimelineSetMaxLine(mpTimeline *tl, size_t maxLine);
 
@@ -164,6 +185,15 @@ const mpTimelineCounters *mpTimelineGetCounters(const mpTimeline *tl);
 /* Destination records that ended in a rollback take the outcome of the source record of the
  * same request id in peer (e.g. cancelled), when peer has one that ended. */
 void mpTimelineCorrelate(mpTimeline *tl, const mpTimeline *peer);
+/* The same for one record (e.g. a streamed copy). */
+void mpTimelineCorrelateRecord(mpMigrationRecord *rec, const mpTimeline *peer);
+
+/* Epoch ms of a stamp with the timeline's converter; INT64_MIN when unset or not convertible. */
+int64_t mpTimelineStampEpochMs(const mpTimeline *tl, const mpTimelineStamp *st);
+/* The stamp that started_at renders (NULL when unknown), and duration_ms: nova's own time of
+ * the migration, from started_at to completed_at; INT64_MIN when either is unknown. */
+const mpTimelineStamp *mpTimelineRecordStart(const mpMigrationRecord *rec);
+int64_t mpTimelineRecordDurationMs(const mpTimeline *tl, const mpMigrationRecord *rec);
 
 /* Renders with the timeline's converter. New references; never NULL. */
 json_t *mpTimelineStampToJSON(const mpTimeline *tl, const mpTimelineStamp *st);

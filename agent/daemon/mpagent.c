@@ -21,12 +21,19 @@
 #include "mperror.h"
 #include "mplog.h"
 #include "mpmetrics.h"
+#include "mplogfollow.h"
 #include "mpmonitor.h"
 #include "mposlo.h"
 #include "mpspool.h"
 
 /* nova's view of recent migrations, keyed by instance uuid (= libvirt domain uuid) */
 #define MP_AGENT_NOVA_CACHE 1024
+/* nova's log: bytes of history read at start, metrics that can wait for it at once, how
+ * often it is checked besides inotify, and the slack between libvirt's and nova's start */
+#define MP_AGENT_NOVA_LOG_TAIL (4 << 20)
+#define MP_AGENT_NOVA_WAIT_MAX 64
+#define MP_AGENT_NOVA_LOG_TICK_MS 250
+#define MP_AGENT_NOVA_SLACK_MS 1000
 /* excerpt of a rejected bus message in the log */
 #define MP_AGENT_EXCERPT 80
 
@@ -54,6 +61,16 @@ struct _mpAgent {
 
     unsigned long long received;
     unsigned long long rejected;
+
+    /* nova-compute's log ([logs] nova_compute_log), and metrics waiting for it */
+    mpLogFollow *novaLog;
+    int novaLogWatch;
+    int novaLogTimer;
+    struct {
+        mpMigrationRecord rec;
+        int64_t untilMono;
+    } novaWait[MP_AGENT_NOVA_WAIT_MAX];
+    size_t nnovaWait;
 };
 
 static int64_t
@@ -343,13 +360,128 @@ mpAgentOnSwitch(const char *uuid, int64_t startedAtMs, const mpSwitch *sw, void 
 }
 
 static void
+mpAgentPublishMetrics(mpAgent *agent, const mpMigrationRecord *rec)
+{
+    char idName[128];
+    json_t *payload;
+
+    payload = mpMetricsPayload(rec);
+    snprintf(idName, sizeof(idName), "%s/%lld/metrics", rec->id.instanceId,
+             (long long)rec->startedAtMs);
+    mpAgentEmit(agent, rec->id.instanceId, MP_EVENT_METRICS, payload, idName, true);
+    json_decref(payload);
+}
+
+/* ---- nova's view from its log: nova_time_ms and nova's own switch ---- */
+
+static bool
+mpAgentNovaLogMatches(const mpNovaLogView *v, const mpMigrationRecord *rec)
+{
+    return strcmp(v->instanceUuid, rec->id.instanceId) == 0 &&
+        v->completedAtMs >= rec->startedAtMs - MP_AGENT_NOVA_SLACK_MS;
+}
+
+static void
+mpAgentNovaLogFill(mpMigrationRecord *rec, const mpNovaLogView *v)
+{
+    rec->novaTimeMs = v->novaTimeMs;
+    rec->novaSwitchAtMs = v->switchAtMs;
+    rec->novaPostcopyAtMs = v->postcopyStartedAtMs;
+    MP_INFO(rec->id.instanceId, "nova's log: migration %s in %lld ms (request %s)",
+            v->outcome ? v->outcome : "ended", (long long)v->novaTimeMs, v->requestId);
+}
+
+static void
+mpAgentNovaLogProcess(mpAgent *agent)
+{
+    if (mpLogFollowProcess(agent->novaLog) < 0)
+        MP_WARN(NULL, "%s", mpGetLastErrorMessage());
+}
+
+/* Publishes waiting metrics: those nova's log has (view) or whose wait is over. */
+static void
+mpAgentNovaWaitRelease(mpAgent *agent, const mpNovaLogView *view, bool all)
+{
+    int64_t now = mpAgentNowMono();
+    size_t i = 0;
+
+    while (i < agent->nnovaWait) {
+        mpMigrationRecord *rec = &agent->novaWait[i].rec;
+        mpMigrationRecord copy;
+
+        if (view && mpAgentNovaLogMatches(view, rec)) {
+            mpAgentNovaLogFill(rec, view);
+        } else if (!all && now < agent->novaWait[i].untilMono) {
+            i++;
+            continue;
+        } else if (!view) {
+            MP_INFO(rec->id.instanceId, "nova's log has not shown the migration's end: "
+                    "metrics without nova_time_ms");
+        } else {
+            i++;
+            continue;
+        }
+        copy = *rec;
+        agent->novaWait[i] = agent->novaWait[--agent->nnovaWait];
+        mpAgentPublishMetrics(agent, &copy);
+    }
+}
+
+static void
+mpAgentNovaLogFinished(const mpNovaLogView *view, void *opaque)
+{
+    mpAgentNovaWaitRelease(opaque, view, false);
+}
+
+/* True when rec waits for nova's log, to be published later; fills it when the log has
+ * the migration already. */
+static bool
+mpAgentNovaLogWait(mpAgent *agent, mpMigrationRecord *rec)
+{
+    mpNovaLogView v;
+
+    if (!agent->novaLog)
+        return false;
+    mpAgentNovaLogProcess(agent);
+    if (mpLogFollowLookup(agent->novaLog, rec->id.instanceId,
+                          rec->startedAtMs - MP_AGENT_NOVA_SLACK_MS, &v)) {
+        mpAgentNovaLogFill(rec, &v);
+        return false;
+    }
+    if (!agent->cfg->novaLogWaitMs || agent->nnovaWait == MP_AGENT_NOVA_WAIT_MAX)
+        return false;
+    agent->novaWait[agent->nnovaWait].rec = *rec;
+    agent->novaWait[agent->nnovaWait].untilMono = mpAgentNowMono() + agent->cfg->novaLogWaitMs;
+    agent->nnovaWait++;
+    return true;
+}
+
+static void
+mpAgentNovaLogReadable(int watch, int fd, int events, void *opaque)
+{
+    (void)watch;
+    (void)fd;
+    (void)events;
+    mpAgentNovaLogProcess(opaque);
+}
+
+static void
+mpAgentNovaLogTick(int timer, void *opaque)
+{
+    mpAgent *agent = opaque;
+
+    (void)timer;
+    /* besides inotify: a directory created later, a truncation seen as a write */
+    mpAgentNovaLogProcess(agent);
+    mpAgentNovaWaitRelease(agent, NULL, false);
+}
+
+static void
 mpAgentOnFinished(mpMigrationRecord *rec, void *opaque)
 {
     mpAgent *agent = opaque;
     mpNovaEntry *e;
     char uuid[sizeof(rec->id.instanceId)];
-    char idName[128];
-    json_t *payload;
 
     memcpy(uuid, rec->id.instanceId, sizeof(uuid));
     mpAgentFillIdentity(agent, &rec->id, uuid);
@@ -359,10 +491,19 @@ mpAgentOnFinished(mpMigrationRecord *rec, void *opaque)
         rec->outcome = MP_OUTCOME_CANCELLED;
         MP_SET_FIELD(rec->error, "cancelled through nova's live-migration abort");
     }
-    payload = mpMetricsPayload(rec);
-    snprintf(idName, sizeof(idName), "%s/%lld/metrics", uuid, (long long)rec->startedAtMs);
-    mpAgentEmit(agent, uuid, MP_EVENT_METRICS, payload, idName, true);
-    json_decref(payload);
+    if (mpAgentNovaLogWait(agent, rec))
+        return;     /* published when nova's log has it, or after [logs] wait_ms */
+    mpAgentPublishMetrics(agent, rec);
+}
+
+/* Where nova said the instance migrates to: for post-copy recovery, which libvirt
+ * cannot tell. Only a host name; the monitor checks it and acts only on libvirt's view. */
+static const char *
+mpAgentDestination(const char *uuid, void *opaque)
+{
+    mpNovaEntry *e = mpAgentNovaFind(opaque, uuid, false);
+
+    return e && e->id.destHost[0] ? e->id.destHost : NULL;
 }
 
 /* ---- signals ---- */
@@ -425,13 +566,16 @@ mpAgentNew(mpConfig *cfg, const char *configPath)
 {
     mpAgent *agent = mpAlloc0(sizeof(*agent));
     mpAgent *ret = NULL;
-    mpMonitorCallbacks cb = { mpAgentOnProgress, mpAgentOnSwitch, mpAgentOnFinished };
+    mpMonitorCallbacks cb = { mpAgentOnProgress, mpAgentOnSwitch, mpAgentOnFinished,
+                              mpAgentDestination };
     sigset_t mask;
 
     agent->cfg = cfg;
     agent->configPath = mpStrdup(configPath);
     agent->signalFd = -1;
     agent->signalWatch = -1;
+    agent->novaLogWatch = -1;
+    agent->novaLogTimer = -1;
     agent->nova = mpAllocN(MP_AGENT_NOVA_CACHE, sizeof(mpNovaEntry));
     snprintf(agent->publisherId, sizeof(agent->publisherId), "migpilot.%s", cfg->host);
 
@@ -460,6 +604,21 @@ mpAgentNew(mpConfig *cfg, const char *configPath)
         goto cleanup;
     if (!(agent->amqp = mpAmqpNew(cfg, mpAgentOnMessage, mpAgentOnBusState, agent)))
         goto cleanup;
+    if (cfg->novaComputeLog && cfg->novaComputeLog[0]) {
+        if (!(agent->novaLog = mpLogFollowNew(cfg->novaComputeLog, cfg->timezone,
+                                              MP_AGENT_NOVA_LOG_TAIL, mpAgentNovaLogFinished,
+                                              agent)))
+            goto cleanup;
+        if ((agent->novaLogWatch = virEventAddHandle(mpLogFollowFd(agent->novaLog),
+                                                     VIR_EVENT_HANDLE_READABLE,
+                                                     mpAgentNovaLogReadable, agent,
+                                                     NULL)) < 0 ||
+            (agent->novaLogTimer = virEventAddTimeout(MP_AGENT_NOVA_LOG_TICK_MS,
+                                                      mpAgentNovaLogTick, agent, NULL)) < 0) {
+            mpReportError("cannot watch nova-compute's log");
+            goto cleanup;
+        }
+    }
     agent->monitor = mpMonitorNew(cfg, &agent->policy, &cb, agent);
     ret = agent;
     agent = NULL;
@@ -475,6 +634,11 @@ mpAgentFree(mpAgent *agent)
     if (!agent)
         return;
     mpMonitorFree(agent->monitor);
+    if (agent->novaLogTimer >= 0)
+        virEventRemoveTimeout(agent->novaLogTimer);
+    if (agent->novaLogWatch >= 0)
+        virEventRemoveHandle(agent->novaLogWatch);
+    mpLogFollowFree(agent->novaLog);
     mpAmqpFree(agent->amqp);
     mpSpoolFree(agent->spool);
     if (agent->signalWatch >= 0)
@@ -501,6 +665,9 @@ mpAgentRun(mpAgent *agent)
             return -1;
         }
     }
+    /* metrics still waiting for nova's log are not lost: spooled or sent without it */
+    if (agent->novaLog)
+        mpAgentNovaWaitRelease(agent, NULL, true);
     MP_INFO(NULL, "stopped: %llu bus messages read, %llu rejected, %zu record(s) spooled",
             agent->received, agent->rejected, mpSpoolCount(agent->spool));
     return 0;

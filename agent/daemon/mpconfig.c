@@ -42,6 +42,9 @@ typedef struct {
 /* A list option's count follows its array in mpConfig. */
 _Static_assert(offsetof(mpConfig, nbindKeys) == offsetof(mpConfig, bindKeys) + sizeof(char **),
                "list count must follow the list");
+_Static_assert(offsetof(mpConfig, nrecoveryAddresses) ==
+               offsetof(mpConfig, recoveryAddresses) + sizeof(char **),
+               "list count must follow the list");
 
 static const mpOption mpOptions[] = {
     { "DEFAULT", "host", MP_OPT_STRING, OFF(host), NULL, 0, 0,
@@ -114,6 +117,8 @@ static const mpOption mpOptions[] = {
       "nova-compute's log, followed to time migrations as nova sees them; empty: off." },
     { "logs", "timezone", MP_OPT_STRING, OFF(timezone), NULL, 0, 0,
       "Time zone of nova-compute's log timestamps (IANA name); default: the host's." },
+    { "logs", "wait_ms", MP_OPT_UINT, OFF(novaLogWaitMs), "2000", 0, 60000,
+      "After a migration ends, its metrics wait at most this long for nova's log lines." },
 
     { "recovery", "postcopy_recovery", MP_OPT_BOOL, OFF(postcopyRecovery), "true", 0, 0,
       "Resume a post-copy migration whose network broke, when the link returns." },
@@ -121,6 +126,16 @@ static const mpOption mpOptions[] = {
       600000, "Delay between attempts to resume a paused post-copy migration." },
     { "recovery", "alert_after_ms", MP_OPT_UINT, OFF(recoveryAlertMs), "60000", 1000,
       86400000, "Report loudly when a post-copy migration stays paused this long." },
+    { "recovery", "destination_uri", MP_OPT_STRING, OFF(recoveryDestUri),
+      "qemu+tcp://%s/system", 0, 0,
+      "libvirt URI of the destination a paused post-copy migration is resumed to, as "
+      "nova's [libvirt] live_migration_scheme / live_migration_uri make it; %s is replaced "
+      "by the destination's address. The destination host is the one nova's "
+      "live-migration notifications name." },
+    { "recovery", "destination_addresses", MP_OPT_LIST, OFF(recoveryAddresses), NULL, 0, 0,
+      "host=address pairs, comma-separated: the migration address of a destination whose "
+      "nova.conf sets [libvirt] live_migration_inbound_addr; other hosts are reached by "
+      "their nova host name." },
 };
 
 #define MP_NOPTIONS (sizeof(mpOptions) / sizeof(mpOptions[0]))
@@ -330,6 +345,32 @@ mpConfigApplyDefaults(mpConfig *cfg)
     return 0;
 }
 
+/* [recovery]: the URI template and the address map, checked before they are ever used. */
+static int
+mpConfigCheckRecovery(const mpConfig *cfg, const char *name)
+{
+    const char *p = strstr(cfg->recoveryDestUri, "%s");
+    size_t i;
+
+    /* expanded by plain substitution, never used as a format */
+    if (!p || strchr(p + 2, '%') || strchr(cfg->recoveryDestUri, '%') != p) {
+        mpReportError("%s: [recovery] destination_uri: expected one %%s (the destination's "
+                      "address) and no other %%, got '%.64s'", name, cfg->recoveryDestUri);
+        return -1;
+    }
+    for (i = 0; i < cfg->nrecoveryAddresses; i++) {
+        const char *pair = cfg->recoveryAddresses[i];
+        const char *eq = strchr(pair, '=');
+
+        if (!eq || eq == pair || !eq[1] || strpbrk(eq + 1, " \t/@%=")) {
+            mpReportError("%s: [recovery] destination_addresses: expected host=address, "
+                          "got '%.64s'", name, pair);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Cross-option checks and derived values, once the whole file is read. */
 static int
 mpConfigFinish(mpConfig *cfg, const char *name)
@@ -367,6 +408,8 @@ mpConfigFinish(mpConfig *cfg, const char *name)
         mpReportError("%s: [amqp] ssl_cert_file and ssl_key_file: set both or neither", name);
         return -1;
     }
+    if (mpConfigCheckRecovery(cfg, name) < 0)
+        return -1;
     return 0;
 }
 
@@ -503,6 +546,22 @@ mpConfigCheckTransport(const char *url, const char *where)
     return 0;
 }
 
+/* A password file that would be refused at the first connection is a configuration
+ * error: found by --check-config and before the daemon starts, not later. */
+static int
+mpConfigCheckPasswordFile(const mpConfig *cfg)
+{
+    char *pw;
+
+    if (!cfg->passwordFile || !*cfg->passwordFile)
+        return 0;
+    if (!(pw = mpConfigReadPassword(cfg)))
+        return -1;
+    explicit_bzero(pw, strlen(pw));
+    free(pw);
+    return 0;
+}
+
 int
 mpConfigResolveTransport(mpConfig *cfg)
 {
@@ -511,6 +570,8 @@ mpConfigResolveTransport(mpConfig *cfg)
     int ret = -1;
     int rc;
 
+    if (mpConfigCheckPasswordFile(cfg) < 0)
+        return -1;
     if (cfg->transportUrl && *cfg->transportUrl)
         return mpConfigCheckTransport(cfg->transportUrl, "[amqp] transport_url");
     errno = 0;
@@ -574,6 +635,7 @@ mpConfigReadPassword(const mpConfig *cfg)
     ret = mpStrdup(buf);
 
  cleanup:
+    explicit_bzero(buf, sizeof(buf));
     if (fp)
         fclose(fp);
     return ret;

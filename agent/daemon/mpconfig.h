@@ -47,11 +47,15 @@ struct _mpConfig {
     /* [logs] */
     char *novaComputeLog;        /* NULL or "": do not follow nova-compute's log */
     char *timezone;              /* NULL: the host's */
+    unsigned novaLogWaitMs;      /* metrics wait this long for nova's log after a job ends */
 
     /* [recovery] */
     bool postcopyRecovery;
     unsigned recoveryRetryMs;
     unsigned recoveryAlertMs;
+    char *recoveryDestUri;       /* libvirt URI of the destination; "%s" = its address */
+    char **recoveryAddresses;    /* "host=address": nova host name -> migration address */
+    size_t nrecoveryAddresses;
 
     /* [policy]: kept as text, validated by the policy module (mpConfigPolicyPairs) */
     char **policyKeys;

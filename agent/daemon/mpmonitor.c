@@ -3,6 +3,7 @@
  */
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,30 @@
 /* How long a finished job may wait for its JOB_COMPLETED event before it is reported
  * from what is known (a transient domain vanishes with its completed stats). */
 #define MP_MONITOR_FINISH_GRACE_MS 3000
+
+/* What the resume of a paused post-copy migration asks of libvirt (as virsh migrate
+ * --live --p2p --postcopy --postcopy-resume does). */
+#define MP_MONITOR_RESUME_FLAGS (VIR_MIGRATE_LIVE | VIR_MIGRATE_PEER2PEER | \
+                                 VIR_MIGRATE_POSTCOPY | VIR_MIGRATE_POSTCOPY_RESUME)
+
+/*
+ * One attempt to resume a paused post-copy migration, in a thread of its own: the
+ * migration call blocks until the migration ends (or fails at once while the link is
+ * still down), and the event loop must go on meanwhile. The worker shares nothing with
+ * the monitor but this struct; it opens its own libvirt connection.
+ */
+typedef struct _mpResume mpResume;
+struct _mpResume {
+    pthread_t thread;
+    pthread_mutex_t lock;
+    bool done;                      /* under lock: rc and error are final */
+    bool abandoned;                 /* under lock: nobody joins; the worker frees it */
+    int rc;
+    char error[256];
+    char uuid[VIR_UUID_STRING_BUFLEN];
+    char *libvirtUri;
+    char *destUri;
+};
 
 typedef struct _mpMigration mpMigration;
 struct _mpMigration {
@@ -43,6 +68,14 @@ struct _mpMigration {
     bool pausedInPostcopy;
     int64_t pausedSinceMono;
     int64_t outageMs;
+    /* post-copy recovery */
+    mpResume *resume;               /* the attempt running now, or NULL */
+    int64_t nextResumeMono;
+    int64_t alertedMono;            /* last loud report of this outage */
+    unsigned resumeAttempts;
+    char resumeError[256];          /* why the last attempt failed */
+    char destUri[512];              /* where the last attempt went */
+    bool warnedNoDestination;
 };
 
 struct _mpMonitor {
@@ -102,10 +135,73 @@ mpMonitorFind(mpMonitor *mon, const char *uuid)
 }
 
 static void
+mpResumeFree(mpResume *r)
+{
+    if (!r)
+        return;
+    pthread_mutex_destroy(&r->lock);
+    free(r->libvirtUri);
+    free(r->destUri);
+    free(r);
+}
+
+static void *
+mpResumeRun(void *opaque)
+{
+    mpResume *r = opaque;
+    virConnectPtr conn = NULL;
+    virDomainPtr dom = NULL;
+    bool abandoned;
+
+    r->rc = -1;
+    /* libvirt's errors are per thread: mpLibvirtError reads this thread's */
+    if (!(conn = virConnectOpen(r->libvirtUri)) ||
+        !(dom = virDomainLookupByUUIDString(conn, r->uuid)) ||
+        virDomainMigrateToURI3(dom, r->destUri, NULL, 0, MP_MONITOR_RESUME_FLAGS) < 0)
+        snprintf(r->error, sizeof(r->error), "%s", mpLibvirtError());
+    else
+        r->rc = 0;
+    if (dom)
+        virDomainFree(dom);
+    if (conn)
+        virConnectClose(conn);
+
+    pthread_mutex_lock(&r->lock);
+    r->done = true;
+    abandoned = r->abandoned;
+    pthread_mutex_unlock(&r->lock);
+    if (abandoned)
+        mpResumeFree(r);
+    return NULL;
+}
+
+/* The monitor lets go of an attempt: joined if it is over, else it frees itself. */
+static void
+mpResumeRelease(mpResume *r)
+{
+    bool done;
+
+    if (!r)
+        return;
+    pthread_mutex_lock(&r->lock);
+    done = r->done;
+    if (!done) {
+        r->abandoned = true;
+        pthread_detach(r->thread);
+    }
+    pthread_mutex_unlock(&r->lock);
+    if (done) {
+        pthread_join(r->thread, NULL);
+        mpResumeFree(r);
+    }
+}
+
+static void
 mpMigrationFree(mpMigration *mig)
 {
     if (!mig)
         return;
+    mpResumeRelease(mig->resume);
     if (mig->dom)
         virDomainFree(mig->dom);
     mpPolicyFree(mig->policy);
@@ -207,6 +303,36 @@ mpMonitorRecordFromParams(mpMigration *mig, virTypedParameterPtr params, int npa
     (void)mig;
 }
 
+/* The source reports the post-copy phase broken: the guest is paused on both sides. */
+static void
+mpMonitorNotePaused(mpMigration *mig)
+{
+    if (mig->pausedInPostcopy)
+        return;
+    mig->inPostcopy = true;
+    mig->pausedInPostcopy = true;
+    mig->pausedSinceMono = mpNowMono();
+    mig->alertedMono = mig->pausedSinceMono;
+    mig->nextResumeMono = 0;        /* try at once: a broken socket may be all it was */
+    MP_ERROR(mig->uuid, "post-copy migration of %s paused: the link to the destination "
+             "broke; the guest stays paused until the migration is resumed", mig->name);
+}
+
+/* The post-copy phase runs again (or the migration ended): the outage is over. */
+static void
+mpMonitorNoteResumed(mpMigration *mig, const char *how)
+{
+    int64_t ms;
+
+    if (!mig->pausedInPostcopy)
+        return;
+    ms = mpNowMono() - mig->pausedSinceMono;
+    mig->pausedInPostcopy = false;
+    mig->outageMs = (mig->outageMs > 0 ? mig->outageMs : 0) + ms;
+    MP_WARN(mig->uuid, "post-copy migration of %s %s after an outage of %lld ms "
+            "(%u resume attempt(s))", mig->name, how, (long long)ms, mig->resumeAttempts);
+}
+
 /* Reports a finished migration once and forgets it. params may be NULL (vanished job). */
 static void
 mpMonitorFinishFull(mpMonitor *mon, mpMigration *mig, mpOutcome outcome,
@@ -228,6 +354,8 @@ mpMonitorFinishFull(mpMonitor *mon, mpMigration *mig, mpOutcome outcome,
         mpMonitorRecordFromParams(mig, params, nparams, &rec);
     if (error && !rec.error[0])
         MP_SET_FIELD(rec.error, error);
+    if (outcome == MP_OUTCOME_COMPLETED)
+        mpMonitorNoteResumed(mig, "completed");
     rec.postcopy = mig->inPostcopy;
     rec.postcopySwitchMs = mig->inPostcopy ? mig->switchElapsedMs : -1;
     rec.decidedBy = mig->inPostcopy ? mig->decidedBy : MP_DECIDED_NONE;
@@ -272,6 +400,13 @@ mpMonitorFinishVanished(mpMonitor *mon, mpMigration *mig)
 {
     mpOutcome outcome = MP_OUTCOME_UNKNOWN;
 
+    if (mig->pausedInPostcopy) {
+        /* destroyed (or lost with its host) while waiting for the link */
+        mpMonitorFinishWithError(mon, mig, MP_OUTCOME_FAILED,
+                                 "the post-copy migration was paused and its job ended "
+                                 "before it could be resumed");
+        return;
+    }
     if (mig->dom && virDomainIsActive(mig->dom) == 1)
         outcome = MP_OUTCOME_FAILED;
     else if (mig->inPostcopy)
@@ -430,6 +565,178 @@ mpMonitorNotePass(mpMigration *mig, unsigned int pass)
     }
 }
 
+/* ---- post-copy recovery ---- */
+
+/*
+ * The destination's libvirt URI: [recovery] destination_uri with the address of the host
+ * nova named as the destination. NULL (and why in *why) when it cannot be had: libvirt
+ * does not tell where a migration goes, and bus input only names a host, which must be a
+ * plain host name, and one of destination_addresses when that list is set.
+ */
+static char *
+mpMonitorDestinationUri(mpMonitor *mon, mpMigration *mig, const char **why)
+{
+    const mpConfig *cfg = mon->cfg;
+    const char *host = mon->cb.destination ? mon->cb.destination(mig->uuid, mon->opaque) :
+        NULL;
+    const char *addr = NULL;
+    const char *pct;
+    size_t hlen;
+    size_t i;
+
+    if (!host || !*host) {
+        *why = "no nova notification has named its destination host";
+        return NULL;
+    }
+    hlen = strlen(host);
+    if (hlen > 253 || strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                             "0123456789.-_") != hlen) {
+        *why = "the destination host nova named is not a plain host name";
+        return NULL;
+    }
+    for (i = 0; i < cfg->nrecoveryAddresses; i++) {
+        const char *pair = cfg->recoveryAddresses[i];
+
+        if (strncmp(pair, host, hlen) == 0 && pair[hlen] == '=') {
+            addr = pair + hlen + 1;
+            break;
+        }
+    }
+    if (!addr) {
+        if (cfg->nrecoveryAddresses) {
+            *why = "its destination host is not in [recovery] destination_addresses";
+            return NULL;
+        }
+        addr = host;
+    }
+    /* the config check made sure there is exactly one %s */
+    pct = strstr(cfg->recoveryDestUri, "%s");
+    return mpAsprintf("%.*s%s%s", (int)(pct - cfg->recoveryDestUri), cfg->recoveryDestUri,
+                      addr, pct + 2);
+}
+
+/* Collects a finished resume attempt; true while one is still running. */
+static bool
+mpMonitorResumeBusy(mpMonitor *mon, mpMigration *mig)
+{
+    mpResume *r = mig->resume;
+    bool done;
+
+    if (!r)
+        return false;
+    pthread_mutex_lock(&r->lock);
+    done = r->done;
+    pthread_mutex_unlock(&r->lock);
+    if (!done)
+        return true;
+    pthread_join(r->thread, NULL);
+    mig->resume = NULL;
+    if (r->rc == 0) {
+        mpMonitorNoteResumed(mig, "resumed and finished");
+    } else {
+        /* the same refusal every retry_interval_ms is not news: once, then the alerts */
+        if (strcmp(mig->resumeError, r->error) != 0)
+            MP_INFO(mig->uuid, "resuming the post-copy migration of %s to %s failed: %s; "
+                    "retrying every %u ms", mig->name, r->destUri, r->error,
+                    mon->cfg->recoveryRetryMs);
+        else
+            MP_DEBUG(mig->uuid, "resume attempt %u failed: %s", mig->resumeAttempts,
+                     r->error);
+        MP_SET_FIELD(mig->resumeError, r->error);
+    }
+    mpResumeFree(r);
+    mig->nextResumeMono = mpNowMono() + mon->cfg->recoveryRetryMs;
+    return false;
+}
+
+static void
+mpMonitorResumeStart(mpMonitor *mon, mpMigration *mig, char *destUri)
+{
+    mpResume *r = mpAlloc0(sizeof(*r));
+    int err;
+
+    pthread_mutex_init(&r->lock, NULL);
+    memcpy(r->uuid, mig->uuid, sizeof(r->uuid));
+    r->libvirtUri = mpStrdup(mon->cfg->libvirtUri);
+    r->destUri = destUri;
+    mig->resumeAttempts++;
+    if (strcmp(mig->destUri, destUri) != 0 || mig->resumeAttempts == 1)
+        MP_INFO(mig->uuid, "resuming the post-copy migration of %s to %s", mig->name,
+                destUri);
+    MP_SET_FIELD(mig->destUri, destUri);
+    if ((err = pthread_create(&r->thread, NULL, mpResumeRun, r)) != 0) {
+        MP_ERROR(mig->uuid, "cannot start a thread to resume the migration: %s",
+                 strerror(err));
+        mpResumeFree(r);
+        mig->nextResumeMono = mpNowMono() + mon->cfg->recoveryRetryMs;
+        return;
+    }
+    mig->resume = r;
+}
+
+/* While a post-copy migration is paused: alert every alert_after_ms, resume every
+ * retry_interval_ms (one attempt at a time), never blocking the event loop. */
+static void
+mpMonitorRecover(mpMonitor *mon, mpMigration *mig)
+{
+    const mpConfig *cfg = mon->cfg;
+    const char *why = NULL;
+    bool busy = mpMonitorResumeBusy(mon, mig);
+    int64_t now;
+    char *uri;
+
+    if (!mig->pausedInPostcopy)
+        return;
+    now = mpNowMono();
+    if (now - mig->alertedMono >= (int64_t)cfg->recoveryAlertMs) {
+        mig->alertedMono = now;
+        if (cfg->postcopyRecovery)
+            MP_WARN(mig->uuid, "ALERT: post-copy migration of %s paused for %lld s, the "
+                    "guest is stopped; still retrying every %u ms (%u attempt(s)%s%s%s)",
+                    mig->name, (long long)((now - mig->pausedSinceMono) / 1000),
+                    cfg->recoveryRetryMs, mig->resumeAttempts,
+                    busy ? ", one waiting for the destination" : "",
+                    mig->resumeError[0] ? ", last refusal: " : "", mig->resumeError);
+        else
+            MP_WARN(mig->uuid, "ALERT: post-copy migration of %s paused for %lld s, the "
+                    "guest is stopped; [recovery] postcopy_recovery is off: resume it "
+                    "with virsh migrate --live --p2p --postcopy --postcopy-resume",
+                    mig->name, (long long)((now - mig->pausedSinceMono) / 1000));
+    }
+    if (busy || !cfg->postcopyRecovery || now < mig->nextResumeMono)
+        return;
+    if (!(uri = mpMonitorDestinationUri(mon, mig, &why))) {
+        if (!mig->warnedNoDestination)
+            MP_ERROR(mig->uuid, "cannot resume the post-copy migration of %s: %s; resume "
+                     "it with virsh migrate --live --p2p --postcopy --postcopy-resume",
+                     mig->name, why);
+        mig->warnedNoDestination = true;
+        /* nova may still tell: look again later */
+        mig->nextResumeMono = now + cfg->recoveryRetryMs;
+        return;
+    }
+    mpMonitorResumeStart(mon, mig, uri);
+}
+
+/* libvirt's state of the source tells a broken post-copy phase also when its event was
+ * missed (agent or libvirtd restarted). */
+static void
+mpMonitorCheckState(mpMigration *mig)
+{
+    int state = VIR_DOMAIN_NOSTATE;
+    int reason = 0;
+
+    if (!mig->dom || virDomainGetState(mig->dom, &state, &reason, 0) < 0 ||
+        state != VIR_DOMAIN_PAUSED)
+        return;
+    if (reason == VIR_DOMAIN_PAUSED_POSTCOPY_FAILED) {
+        mpMonitorNotePaused(mig);
+    } else if (reason == VIR_DOMAIN_PAUSED_POSTCOPY) {
+        mig->inPostcopy = true;
+        mpMonitorNoteResumed(mig, "resumed");
+    }
+}
+
 static void
 mpMonitorPollOne(mpMonitor *mon, mpMigration *mig)
 {
@@ -439,6 +746,7 @@ mpMonitorPollOne(mpMonitor *mon, mpMigration *mig)
     mpPolicySample s;
     mpPolicyDecision d;
 
+    mpMonitorRecover(mon, mig);
     if (!mon->conn)
         return; /* libvirtd is away: wait for it, the job may well go on */
     if (mig->ending) {
@@ -461,6 +769,8 @@ mpMonitorPollOne(mpMonitor *mon, mpMigration *mig)
     }
     mpMonitorSampleFromParams(params, nparams, &s);
     virTypedParamsFree(params, nparams);
+    if (mig->inPostcopy || mig->pausedInPostcopy)
+        mpMonitorCheckState(mig);
     if (s.has & MP_POLICY_HAS_PASS)
         mpMonitorNotePass(mig, s.pass);
     if (mig->maxDowntimeMs) {
@@ -535,6 +845,8 @@ mpMonitorConsider(mpMonitor *mon, virDomainPtr dom)
     mig->passStartedMono = mpNowMono();
     if (virDomainMigrateGetMaxDowntime(dom, &mig->maxDowntimeMs, 0) < 0)
         mig->maxDowntimeMs = 0;
+    /* picked up after a restart: it may be in post-copy already, or paused in it */
+    mpMonitorCheckState(mig);
     mpGrow(&mon->migrations, &mon->amigrations, mon->nmigrations + 1, sizeof(mig));
     mon->migrations[mon->nmigrations++] = mig;
     mpMonitorUpdatePollTimer(mon);
@@ -643,17 +955,14 @@ mpMonitorLifecycleEvent(virConnectPtr conn, virDomainPtr dom, int event, int det
                 mon->cb.switched(uuid, mig->startedAtMs, &sw, mon->opaque);
         }
         mig->inPostcopy = true;
+        /* a resumed migration is back in post-copy */
+        mpMonitorNoteResumed(mig, "resumed");
     } else if (event == VIR_DOMAIN_EVENT_SUSPENDED &&
                detail == VIR_DOMAIN_EVENT_SUSPENDED_POSTCOPY_FAILED) {
-        if (!mig->pausedInPostcopy) {
-            mig->pausedInPostcopy = true;
-            mig->pausedSinceMono = mpNowMono();
-            MP_ERROR(uuid, "post-copy migration paused: the link to the destination broke; "
-                     "the guest is kept paused until the migration is resumed");
-        }
+        mpMonitorNotePaused(mig);
+        mpMonitorRecover(mon, mig);
     } else if (event == VIR_DOMAIN_EVENT_RESUMED && mig->pausedInPostcopy) {
-        mig->pausedInPostcopy = false;
-        mig->outageMs += mpNowMono() - mig->pausedSinceMono;
+        mpMonitorNoteResumed(mig, "resumed");
     } else if (event == VIR_DOMAIN_EVENT_STOPPED) {
         /* source side of a finished migration: poll at once for its outcome */
         mpMonitorPollOne(mon, mig);

@@ -3,7 +3,10 @@
  *
  * Owns the libvirt connection, its domain events and the job-stats poll timer. Each
  * active outgoing migration gets a policy; when it says switch (auto mode) the monitor
- * calls virDomainMigrateStartPostCopy. Nothing but libvirt's own view can make it act.
+ * calls virDomainMigrateStartPostCopy. A post-copy migration whose link broke (source
+ * paused, POSTCOPY_FAILED) is resumed with VIR_MIGRATE_POSTCOPY_RESUME, retried until the
+ * link is back, each attempt in a worker thread of its own so that the event loop never
+ * blocks. Nothing but libvirt's own view can make it act.
  */
 #pragma once
 
@@ -23,6 +26,10 @@ struct _mpMonitorCallbacks {
                      void *opaque);
     /* Once per migration, when it has finished; rec->id has only the instance filled. */
     void (*finished)(mpMigrationRecord *rec, void *opaque);
+    /* The destination's nova host name of this instance's migration, from nova's
+     * notifications, or NULL if unknown; borrowed until the callback returns. Post-copy
+     * recovery needs it: libvirt does not tell a migration's destination. */
+    const char *(*destination)(const char *uuid, void *opaque);
 };
 
 /* cfg and policy are borrowed and must outlive the monitor (see mpMonitorSetPolicy). */

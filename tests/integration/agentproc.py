@@ -3,6 +3,7 @@ by PID, its log kept for assertions."""
 import ctypes
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -12,6 +13,8 @@ import time
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 PR_SET_PDEATHSIG = 1   # <linux/prctl.h>
 AGENT = os.environ.get('MIGPILOT_AGENT', os.path.join(REPO, 'build', 'migpilot-agent'))
+# e.g. "valgrind --error-exitcode=99 ...": every Agent of a suite runs under it
+WRAPPER = shlex.split(os.environ.get('MIGPILOT_AGENT_WRAPPER', ''))
 
 
 def _die_with_parent():
@@ -38,7 +41,7 @@ class Agent:
         self.config = os.path.join(self.dir, 'migpilot.conf')
         self.log_path = os.path.join(self.dir, 'agent.log')
         self.binary = binary or AGENT
-        self.wrapper = list(wrapper or [])
+        self.wrapper = list(wrapper or WRAPPER)
         self.proc = None
         self._log = None
         sections = {

@@ -334,3 +334,76 @@ def test_unreachable_broker_exits_2(command):
     err = proc.stderr.decode().splitlines()
     assert len(err) == 1 and 'migpilot %s' % command in err[0] and '127.0.0.1:1' in err[0], err
     assert proc.stdout == b''
+
+
+# ---- TLS (the lab's rabbit_tls node: a TLS listener with its own CA) ----------------------
+
+def _nova_pre_start(url, instance):
+    from tests.integration import bus
+    # sent by Debian's oslo.messaging on the node's plain port; the listener reads over TLS
+    bus.publish_nova_pre_live_migration(url, instance, 'cmp-a01', 'cmp-a02', 'proj-1',
+                                        'user-1', bus.new_request_id())
+
+
+def _tls_url(rabbit_tls):
+    # the node's certificate names localhost (rabbitmq-c checks DNS names, not IP addresses)
+    return rabbit_tls.tls_url.replace('@127.0.0.1:', '@localhost:')
+
+
+def test_listener_tls_verifies_the_broker(rabbit_tls):
+    instance = str(uuid.uuid4())
+    tls_url = _tls_url(rabbit_tls)
+    # verified against the lab's CA (the URL's ?ssl=1 asks for TLS, as oslo's does)
+    with _migpilot.Listener(tls_url, ssl_ca_file=rabbit_tls.ca_file) as listener:
+        _nova_pre_start(rabbit_tls.url, instance)
+        got = [listener.get(timeout=15) for _ in range(2)]
+    assert all(g is not None for g in got), got
+    assert {g['info']['event_type'] for g in got} == {
+        'instance.live_migration_pre.start', 'compute.instance.live_migration.pre.start'}
+    assert all(g['info']['instance_uuid'] == instance for g in got)
+
+    # ssl=True turns TLS on for a URL that does not ask for it
+    plain_url = tls_url.replace('/?ssl=1', '/')
+    with _migpilot.Listener(plain_url, ssl=True, ssl_ca_file=rabbit_tls.ca_file) as listener:
+        _nova_pre_start(rabbit_tls.url, instance)
+        assert listener.get(timeout=15) is not None
+
+    # the lab's CA is not the system's: verification fails unless asked not to verify
+    with pytest.raises(ConnectionError):
+        _migpilot.Listener(tls_url)
+    with _migpilot.Listener(rabbit_tls.tls_url, ssl_verify=False) as listener:
+        assert listener.get(timeout=0.2) is None
+    # TLS against the plain AMQP port fails instead of falling back to plain text
+    with pytest.raises(ConnectionError):
+        _migpilot.Listener(rabbit_tls.url, ssl=True, ssl_verify=False)
+    with pytest.raises(ValueError, match='go together'):
+        _migpilot.Listener(tls_url, ssl_cert_file=rabbit_tls.ca_file)
+    with pytest.raises(ConnectionError):
+        _migpilot.Listener(tls_url, ssl_ca_file='/nonexistent/ca.pem')
+
+
+def test_listen_cli_over_tls(rabbit_tls):
+    instance = str(uuid.uuid4())
+    before = _queues(rabbit_tls)
+    proc = _spawn('listen', '--url', _tls_url(rabbit_tls), '--ssl-ca-file',
+                  rabbit_tls.ca_file, '--json')
+    try:
+        _wait_new_queue(rabbit_tls, before, proc)
+        out = _reader(proc.stdout)
+        _nova_pre_start(rabbit_tls.url, instance)
+        lines = _read_lines(out, 2)
+        assert len(lines) == 2, lines
+        assert all(json.loads(line)['info']['instance_uuid'] == instance for line in lines)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    # without the CA the broker's certificate is refused: one line, status 2
+    res = subprocess.run(['/usr/bin/python3', '-m', 'nova_hooks', 'listen', '--url',
+                          _tls_url(rabbit_tls)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         cwd=REPO, env=_env(), timeout=60)
+    assert res.returncode == 2
+    err = res.stderr.decode().strip()
+    assert err.startswith('migpilot listen: cannot listen on the bus') and '\n' not in err

@@ -12,17 +12,24 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, '..', '..', '..'))
 
 
-def measure(cmd, env):
-    """Wall time, CPU time (user + system), peak RSS (KiB) and the output of one child."""
+def measure(cmd, env, out_path):
+    """Wall time, CPU time (user + system), peak RSS (KiB) of one child; its output goes to
+    out_path. Outputs are read only after every run: a child's peak RSS counts its parent's
+    at fork time (the kernel keeps the high-water mark across exec), so this process must
+    stay smaller than what it measures."""
     start = time.perf_counter()
-    with open(os.devnull, 'wb') as devnull:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=devnull, env=env, cwd='/')
-        out = proc.stdout.read()
+    with open(os.devnull, 'wb') as devnull, open(out_path, 'wb') as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=devnull, env=env, cwd='/')
         _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     if status != 0:
         sys.exit('bench: %s failed with status %d' % (cmd, status))
-    return wall, usage.ru_maxrss, out, usage.ru_utime + usage.ru_stime
+    return wall, usage.ru_maxrss, out_path, usage.ru_utime + usage.ru_stime
+
+
+def count(out_path):
+    with open(out_path) as f:
+        return len(json.load(f))
 
 
 def main():
@@ -33,16 +40,19 @@ def main():
     size = os.path.getsize(path)
     subprocess.run(['cat', path], stdout=subprocess.DEVNULL, check=True)   # warm the cache
     c_cmd = ['/usr/bin/python3', '-m', 'nova_hooks', 'logs', '--json', '--tz', 'UTC']
-    c_runs = [measure(c_cmd + [path], env) for _ in range(3)]
+    outs = os.path.join(os.path.dirname(os.path.abspath(path)), 'out')   # run.sh's temp dir
+    c_runs = [measure(c_cmd + [path], env, outs + '.c') for _ in range(3)]
     c_wall = min(r[0] for r in c_runs)
     c_cpu = min(r[3] for r in c_runs)
     c_rss = max(r[1] for r in c_runs)
-    migrations = len(json.loads(c_runs[0][2]))
     small_size = os.path.getsize(small)
-    s_wall, s_rss, _, _ = measure(c_cmd + [small], env)
-    b_wall, b_rss, b_out, b_cpu = measure(['/usr/bin/python3', os.path.join(HERE, 'baseline.py'), path],
-                                   env)
-    b_migrations = len(json.loads(b_out))
+    s_wall, s_rss, _, _ = measure(c_cmd + [small], env, outs + '.small')
+    b_wall, b_rss, _, b_cpu = measure(['/usr/bin/python3', os.path.join(HERE, 'baseline.py'),
+                                       path], env, outs + '.baseline')
+    migrations = count(outs + '.c')
+    b_migrations = count(outs + '.baseline')
+    for suffix in ('.c', '.small', '.baseline'):
+        os.unlink(outs + suffix)
     mb = size / 1e6
     res = {
         'file_bytes': size,
