@@ -365,7 +365,7 @@ mpPyListenerReceive(mpPyListener *self, PyObject *timeoutArg)
             if (!(msg = mpOsloDecode(env.message.body.bytes, env.message.body.len,
                                      &self->opts)))
                 decodeError = mpStrdup(mpGetLastErrorMessage());
-            if (mpAmqpConnAck(self->conn, env.delivery_tag) < 0)
+            if (mpAmqpConnAck(self->conn, env.delivery_tag, false) < 0)
                 rc = -1;
         }
         Py_END_ALLOW_THREADS

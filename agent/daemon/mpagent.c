@@ -69,6 +69,7 @@ struct _mpAgent {
     struct {
         mpMigrationRecord rec;
         int64_t untilMono;
+        char spoolName[256];    /* the provisional record, replaced once published */
     } novaWait[MP_AGENT_NOVA_WAIT_MAX];
     size_t nnovaWait;
 };
@@ -280,14 +281,14 @@ mpAgentOnBusState(bool connected, void *opaque)
  * Encodes and sends one notification. Records (switch, metrics) are spooled first and
  * removed once confirmed; progress is best effort. idName makes the message id stable.
  */
-static void
-mpAgentEmit(mpAgent *agent, const char *uuid, const char *eventType, json_t *payload,
-            const char *idName, bool record)
+/* The oslo message of one notification; its message_id is derived from idName, so a
+ * record re-sent after a crash keeps it. NULL (logged) on error. */
+static char *
+mpAgentEncode(mpAgent *agent, const char *uuid, const char *eventType, json_t *payload,
+              const char *idName, char *messageId)
 {
     mpOsloEncodeParams params = { 0 };
-    char messageId[MP_OSLO_UUID_BUFLEN];
-    char spoolName[256];
-    char *body = NULL;
+    char *body;
 
     mpOsloMessageIdFromName(idName, strlen(idName), messageId);
     params.event_type = eventType;
@@ -296,10 +297,21 @@ mpAgentEmit(mpAgent *agent, const char *uuid, const char *eventType, json_t *pay
     params.payload = payload;
     params.message_id = messageId;
     params.timestamp_ms = mpAgentNowWall();
-    if (!(body = mpOsloEncode(&params, NULL))) {
+    if (!(body = mpOsloEncode(&params, NULL)))
         MP_ERROR(uuid, "cannot encode %s: %s", eventType, mpGetLastErrorMessage());
+    return body;
+}
+
+static void
+mpAgentEmit(mpAgent *agent, const char *uuid, const char *eventType, json_t *payload,
+            const char *idName, bool record)
+{
+    char messageId[MP_OSLO_UUID_BUFLEN];
+    char spoolName[256];
+    char *body = NULL;
+
+    if (!(body = mpAgentEncode(agent, uuid, eventType, payload, idName, messageId)))
         goto cleanup;
-    }
     if (record) {
         if (mpSpoolPut(agent->spool, messageId, agent->cfg->publishTopic, body, spoolName,
                        sizeof(spoolName)) < 0) {
@@ -360,15 +372,48 @@ mpAgentOnSwitch(const char *uuid, int64_t startedAtMs, const mpSwitch *sw, void 
 }
 
 static void
+mpAgentMetricsIdName(const mpMigrationRecord *rec, char *idName, size_t len)
+{
+    snprintf(idName, len, "%s/%lld/metrics", rec->id.instanceId, (long long)rec->startedAtMs);
+}
+
+static void
 mpAgentPublishMetrics(mpAgent *agent, const mpMigrationRecord *rec)
 {
     char idName[128];
     json_t *payload;
 
     payload = mpMetricsPayload(rec);
-    snprintf(idName, sizeof(idName), "%s/%lld/metrics", rec->id.instanceId,
-             (long long)rec->startedAtMs);
+    mpAgentMetricsIdName(rec, idName, sizeof(idName));
     mpAgentEmit(agent, rec->id.instanceId, MP_EVENT_METRICS, payload, idName, true);
+    json_decref(payload);
+}
+
+/* While metrics wait for nova's log, the record as it stands is already in the spool (same
+ * message_id as the final one), so an agent killed meanwhile loses nothing. name receives
+ * the entry's name, "" if it could not be spooled. */
+static void
+mpAgentSpoolProvisional(mpAgent *agent, const mpMigrationRecord *rec, char *name,
+                        size_t namelen)
+{
+    char idName[128];
+    char messageId[MP_OSLO_UUID_BUFLEN];
+    json_t *payload = mpMetricsPayload(rec);
+    char *body = NULL;
+
+    name[0] = '\0';
+    mpAgentMetricsIdName(rec, idName, sizeof(idName));
+    if (!(body = mpAgentEncode(agent, rec->id.instanceId, MP_EVENT_METRICS, payload, idName,
+                               messageId)))
+        goto cleanup;
+    if (mpSpoolPut(agent->spool, messageId, agent->cfg->publishTopic, body, name,
+                   namelen) < 0) {
+        MP_ERROR(rec->id.instanceId, "%s", mpGetLastErrorMessage());
+        name[0] = '\0';
+    }
+
+ cleanup:
+    free(body);
     json_decref(payload);
 }
 
@@ -408,6 +453,7 @@ mpAgentNovaWaitRelease(mpAgent *agent, const mpNovaLogView *view, bool all)
     while (i < agent->nnovaWait) {
         mpMigrationRecord *rec = &agent->novaWait[i].rec;
         mpMigrationRecord copy;
+        char provisional[sizeof(agent->novaWait[i].spoolName)];
 
         if (view && mpAgentNovaLogMatches(view, rec)) {
             mpAgentNovaLogFill(rec, view);
@@ -422,8 +468,13 @@ mpAgentNovaWaitRelease(mpAgent *agent, const mpNovaLogView *view, bool all)
             continue;
         }
         copy = *rec;
+        memcpy(provisional, agent->novaWait[i].spoolName, sizeof(provisional));
         agent->novaWait[i] = agent->novaWait[--agent->nnovaWait];
+        /* the final record is spooled (or sent) before the provisional one goes: a crash
+         * in between sends both, with the same message_id */
         mpAgentPublishMetrics(agent, &copy);
+        if (provisional[0] && mpSpoolRemove(agent->spool, provisional) < 0)
+            MP_ERROR(copy.id.instanceId, "%s", mpGetLastErrorMessage());
     }
 }
 
@@ -452,6 +503,8 @@ mpAgentNovaLogWait(mpAgent *agent, mpMigrationRecord *rec)
         return false;
     agent->novaWait[agent->nnovaWait].rec = *rec;
     agent->novaWait[agent->nnovaWait].untilMono = mpAgentNowMono() + agent->cfg->novaLogWaitMs;
+    mpAgentSpoolProvisional(agent, rec, agent->novaWait[agent->nnovaWait].spoolName,
+                            sizeof(agent->novaWait[agent->nnovaWait].spoolName));
     agent->nnovaWait++;
     return true;
 }

@@ -17,7 +17,10 @@
 #define MP_AMQP_CHANNEL MP_AMQP_CONN_CHANNEL
 #define MP_AMQP_CONNECT_TIMEOUT_S 3
 #define MP_AMQP_CONFIRM_TIMEOUT_S 5
-#define MP_AMQP_PREFETCH 50
+/* messages in flight to the consumer, and how many are acknowledged at once (half of them,
+ * so the broker's window never runs dry while a batch is being read) */
+#define MP_AMQP_PREFETCH 400
+#define MP_AMQP_ACK_BATCH (MP_AMQP_PREFETCH / 2)
 /* Bound the agent's own queue: it is not auto-deleted, so that messages survive a short
  * restart, but a host whose agent is gone for good must not grow it forever. */
 #define MP_AMQP_QUEUE_EXPIRES_MS 3600000
@@ -120,11 +123,15 @@ mpAmqpSetupConsumer(mpAmqp *amqp, amqp_connection_state_t conn)
     return mpAmqpConnSetupConsumer(conn, &params);
 }
 
-/* Drains every complete message the consumer has buffered or can read now. */
+/* Drains every complete message the consumer has buffered or can read now. Messages are
+ * acknowledged in batches (one frame for many): a busy nova exchange sends thousands a
+ * second, nearly all of them unrelated, and a frame per message would dominate. */
 static int
 mpAmqpDrain(mpAmqp *amqp)
 {
     int budget = 1000; /* yield to the rest of the loop now and then */
+    uint64_t unacked = 0;
+    int pending = 0;
 
     while (amqp->consumer && budget-- > 0) {
         struct timeval zero = { 0, 0 };
@@ -132,23 +139,29 @@ mpAmqpDrain(mpAmqp *amqp)
         char key[256];
         int rc = mpAmqpConnWaitMessage(amqp->consumer, &env, &zero);
 
-        if (rc <= 0)
-            return rc;
+        if (rc < 0)
+            return -1;
+        if (rc == 0)
+            break;
         snprintf(key, sizeof(key), "%.*s", (int)env.routing_key.len,
                  (char *)env.routing_key.bytes);
         if (amqp->onMessage)
             amqp->onMessage(key, env.message.body.bytes, env.message.body.len, amqp->opaque);
-        /* the callback may have reset the link (a failed publish): nothing left to ack on */
-        if (!amqp->consumer) {
-            amqp_destroy_envelope(&env);
-            return 0;
-        }
-        if (mpAmqpConnAck(amqp->consumer, env.delivery_tag) < 0) {
-            amqp_destroy_envelope(&env);
-            return -1;
-        }
+        unacked = env.delivery_tag;
+        pending++;
         amqp_destroy_envelope(&env);
+        /* the callback may have reset the link (a failed publish): nothing left to ack on;
+         * the broker redelivers what was not acknowledged, and reading again is harmless */
+        if (!amqp->consumer)
+            return 0;
+        if (pending >= MP_AMQP_ACK_BATCH) {
+            if (mpAmqpConnAck(amqp->consumer, unacked, true) < 0)
+                return -1;
+            pending = 0;
+        }
     }
+    if (pending && amqp->consumer && mpAmqpConnAck(amqp->consumer, unacked, true) < 0)
+        return -1;
     return 0;
 }
 

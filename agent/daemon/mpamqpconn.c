@@ -220,9 +220,9 @@ mpAmqpConnWaitMessage(amqp_connection_state_t conn, amqp_envelope_t *env,
 }
 
 int
-mpAmqpConnAck(amqp_connection_state_t conn, uint64_t deliveryTag)
+mpAmqpConnAck(amqp_connection_state_t conn, uint64_t deliveryTag, bool multiple)
 {
-    if (amqp_basic_ack(conn, MP_AMQP_CONN_CHANNEL, deliveryTag, 0) != 0) {
+    if (amqp_basic_ack(conn, MP_AMQP_CONN_CHANNEL, deliveryTag, multiple) != 0) {
         mpReportError("amqp: cannot acknowledge a message");
         return -1;
     }

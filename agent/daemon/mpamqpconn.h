@@ -65,7 +65,8 @@ int mpAmqpConnSetupConsumer(amqp_connection_state_t conn, const mpAmqpConsumerPa
 int mpAmqpConnWaitMessage(amqp_connection_state_t conn, amqp_envelope_t *env,
                           const struct timeval *timeout);
 
-int mpAmqpConnAck(amqp_connection_state_t conn, uint64_t deliveryTag);
+/* Acknowledges deliveryTag, and with multiple every earlier unacknowledged delivery. */
+int mpAmqpConnAck(amqp_connection_state_t conn, uint64_t deliveryTag, bool multiple);
 
 /* Closes the channel and the connection in order (best effort), then frees it. */
 void mpAmqpConnClose(amqp_connection_state_t conn);

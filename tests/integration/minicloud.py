@@ -130,6 +130,7 @@ class MiniCloud:
         self.flavors = {}
         self.images = {}
         self.shim_created = []
+        self.mounted = []       # lab hosts whose mount namespace got the bind mounts
         self.timings = {}
         self.compute_files = {}
 
@@ -261,7 +262,19 @@ class MiniCloud:
         for name in [n for n in self.procs if n.startswith('nova-compute')] + \
                 [n for n in self.procs if not n.startswith('nova-compute')]:
             self.procs.pop(name).stop()
+        self._unmount_hosts()
         self._remove_shim()
+
+    def _unmount_hosts(self):
+        # the lab outlives the cloud (session-scoped): later lab guests must find the plain
+        # /usr/bin/qemu-system-x86_64 again, or the RAM-size wrapper is applied twice
+        while self.mounted:
+            h = self.mounted.pop()
+            script = '; '.join('umount %s' % p for p in (
+                '/usr/bin/qemu-system-x86_64', '/usr/bin/qemu-system-i386',
+                self.instances_path))
+            subprocess.run(['nsenter', '-t', str(h.pid), '-m', '--', '/bin/sh', '-c', script],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
 
     def _cleanup_leftovers(self):
         # a crashed earlier session of this prefix: its daemons by recorded PID only
@@ -548,6 +561,7 @@ def filter_factory(global_conf, **local_conf):
         ])
         self._run('mounts on %s' % h.name,
                   ['nsenter', '-t', str(h.pid), '-m', '--', '/bin/sh', '-c', script])
+        self.mounted.append(h)
         conf = os.path.join(self.etc, 'nova', 'cmp-%s.conf' % h.name)
         _ini(conf, {
             'DEFAULT': {'host': h.name, 'state_path': os.path.join(self.state, h.name)},

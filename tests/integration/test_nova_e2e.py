@@ -84,7 +84,7 @@ class Cloud:
             self.nova.down()
 
 
-@pytest.fixture(scope='session')
+@pytest.fixture(scope='module')
 def cloud(lab, rabbit):
     c = Cloud(lab, rabbit)
     try:
