@@ -159,7 +159,14 @@ install: all
 	install -D -m 0640 etc/migpilot/migpilot.conf $(DESTDIR)$(SYSCONFDIR)/migpilot/migpilot.conf
 	$(PYTHON) setup.py -q install --root=$(if $(DESTDIR),$(DESTDIR),/) --prefix=$(PREFIX) \
 		--single-version-externally-managed
-	install -D -m 0644 etc/nova/nova.conf.migpilot $(DESTDIR)$(SYSCONFDIR)/nova/nova.conf.d/migpilot.conf
+	install -d $(DESTDIR)/lib/systemd/system
+	sed -e 's|/usr/sbin/migpilot-agent|$(PREFIX)/sbin/migpilot-agent|g' \
+		-e 's|/etc/migpilot/|$(SYSCONFDIR)/migpilot/|g' etc/systemd/migpilot-agent.service \
+		> $(DESTDIR)/lib/systemd/system/migpilot-agent.service
+	# snippets to merge by hand, never active by themselves: installing must not change
+	# which driver a running nova-compute loads
+	install -D -m 0644 etc/nova/nova.conf.migpilot \
+		$(DESTDIR)/usr/share/migpilot/nova/nova.conf.migpilot
 	install -D -m 0644 etc/ceilometer/meters.d/migpilot.yaml \
 		$(DESTDIR)$(SYSCONFDIR)/ceilometer/meters.d/migpilot.yaml
 	install -D -m 0644 etc/ceilometer/event_definitions.migpilot.yaml \

@@ -348,8 +348,8 @@ def findings(m, lab, ag):
         if bus['ratio_msgs_per_s'] < 10:
             out.append('- Bus goal (10x) not met: %sx msgs/s, %sx per CPU second. The agent '
                        'fully decodes both JSON layers of every message (jansson) before '
-                       'looking at event_type (about 55 us of CPU per message, nearly all '
-                       'of it JSON); it acknowledges in batches of 200 with a prefetch of '
+                       'looking at event_type (about 55 us of CPU per message, not yet '
+                       'profiled); it acknowledges in batches of 200 with a prefetch of '
                        '400 (batching took it from 2.8x to this). Its queue is bounded at '
                        '10000 messages (x-max-length), which also bounds this test. The '
                        'remaining lever is to find event_type in the raw message before a '

@@ -282,7 +282,8 @@ def test_make_install_puts_operator_files_in_place(tmp_path):
                        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                        env=dict(os.environ, MIGPILOT_NOVA_DIR=nova_dir), timeout=280)
     assert p.returncode == 0, p.stdout[-3000:]
-    for rel in ('etc/migpilot/migpilot.conf', 'etc/nova/nova.conf.d/migpilot.conf',
+    for rel in ('etc/migpilot/migpilot.conf', 'usr/share/migpilot/nova/nova.conf.migpilot',
+                'lib/systemd/system/migpilot-agent.service',
                 'etc/ceilometer/meters.d/migpilot.yaml',
                 'usr/share/migpilot/ceilometer/event_definitions.migpilot.yaml',
                 'usr/share/migpilot/ceilometer/gnocchi_resources.migpilot.yaml',
@@ -290,6 +291,9 @@ def test_make_install_puts_operator_files_in_place(tmp_path):
                 nova_dir.lstrip('/') + '/virt/migpilot/driver.py',
                 nova_dir.lstrip('/') + '/virt/migpilot/__init__.py'):
         assert os.path.exists(os.path.join(dest, rel)), rel
+    # the unit starts the agent where PREFIX put it
+    with open(os.path.join(dest, 'lib/systemd/system/migpilot-agent.service')) as f:
+        assert 'ExecStart=/usr/local/sbin/migpilot-agent --foreground' in f.read()
     with open(os.path.join(dest, nova_dir.lstrip('/'), 'virt', 'migpilot', 'driver.py')) as f:
         assert 'from nova_hooks.driver import LibvirtDriver' in f.read()
 
