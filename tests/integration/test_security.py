@@ -98,7 +98,9 @@ def test_forged_messages_do_nothing_to_any_domain(lab, rabbit, agent_cleanup):
     # the forged force-complete did not switch it, the forged abort did not cancel it
     assert p['outcome'] == 'completed' and p['mode'] == 'pre-copy', p
     assert p['decided_by'] == 'none' and p['postcopy_switch_ms'] is None
-    assert collector.of('compute.live_migration.switch') == []
+    # (per instance: the shared notifications.info queue may still hold other tests' records)
+    for inst in (mig_uuid, idle_uuid, fake_uuid):
+        assert collector.of('compute.live_migration.switch', inst) == [], inst
     # the idle guest: still running, untouched, never watched, no job
     dom = a.domain(idle)
     assert dom.state()[0] == libvirt.VIR_DOMAIN_RUNNING
@@ -107,7 +109,9 @@ def test_forged_messages_do_nothing_to_any_domain(lab, rabbit, agent_cleanup):
     assert 'watching outgoing migration of %s' % idle not in log
     for act in ('switched to post-copy', 'resuming the post-copy', 'cannot resume'):
         assert act not in log, act
-    assert len(collector.of('compute.live_migration.metrics')) == 1
+    assert len(collector.of('compute.live_migration.metrics', mig_uuid)) == 1
+    assert collector.of('compute.live_migration.metrics', idle_uuid) == []
+    assert collector.of('compute.live_migration.metrics', fake_uuid) == []
     lab.check_guest_healthy(a, idle)
     lab.check_guest_healthy(b, moving)
     lab.destroy_guest(idle)
