@@ -6,9 +6,15 @@ oslo-config-generator through the `oslo.config.opts` entry point (`migpilot`):
     oslo-config-generator --namespace nova.conf --namespace migpilot
 
 The policy options mirror the [policy] section of migpilot.conf (the agent's), with the
-same names, defaults and ranges, so one policy is tuned the same way in both places.
+same names and ranges; their defaults are read from the C policy itself, so the two can
+never drift apart.
 """
 from oslo_config import cfg
+
+import _migpilot
+
+# the C core's defaults (one place: agent/core/mppolicy.c)
+_POLICY_DEFAULTS = _migpilot.Policy().config
 
 GROUP = 'migpilot'
 
@@ -31,35 +37,35 @@ migpilot_opts = [
              'force-complete would pause the guest, so the driver then only logs what it '
              'would have done.'),
     cfg.IntOpt(
-        'min_pass', default=2, min=2,
+        'min_pass', default=_POLICY_DEFAULTS['min_pass'], min=2,
         help='Never switch before this pass: the first pass sends all memory once, so '
              'post-copy only has the working set left to fetch.'),
     cfg.FloatOpt(
-        'rho_max', default=0.9, min=0.0, max=1.0,
+        'rho_max', default=_POLICY_DEFAULTS['rho_max'], min=0.0, max=1.0,
         help='Per-pass shrink ratio of the remaining bytes (dirtied / sent) at or above '
              'which pre-copy counts as not converging.'),
     cfg.IntOpt(
-        'max_passes', default=8, min=1,
+        'max_passes', default=_POLICY_DEFAULTS['max_passes'], min=1,
         help='More further passes than this predicted before pre-copy could finish: '
              'not converging.'),
     cfg.IntOpt(
-        'shrink_passes', default=1, min=1,
+        'shrink_passes', default=_POLICY_DEFAULTS['shrink_passes'], min=1,
         help='Pass transitions over which "remaining not shrinking" is judged.'),
     cfg.FloatOpt(
-        'shrink_min', default=0.1, min=0.0, max=0.99,
+        'shrink_min', default=_POLICY_DEFAULTS['shrink_min'], min=0.0, max=0.99,
         help='Fraction by which the remaining bytes must shrink per pass.'),
     cfg.IntOpt(
-        'deadline', default=0, min=0,
+        'deadline', default=_POLICY_DEFAULTS['deadline_ms'] // 1000, min=0,
         help='Seconds: switch when pre-copy is predicted to end later than this after '
              'the migration started (or is still running then); 0 = no deadline. Unlike '
              '[libvirt] live_migration_completion_timeout it is not scaled by the '
              'guest\'s size.'),
     cfg.IntOpt(
-        'downtime_ms', default=300, min=1,
+        'downtime_ms', default=_POLICY_DEFAULTS['downtime_ms'], min=1,
         help='Maximum downtime (ms) the policy assumes when libvirt does not report the '
              'job\'s expected downtime.'),
     cfg.IntOpt(
-        'min_bandwidth_samples', default=2, min=1,
+        'min_bandwidth_samples', default=_POLICY_DEFAULTS['min_bandwidth_samples'], min=1,
         help='Send-rate samples needed before the policy predicts anything.'),
     cfg.BoolOpt(
         'resource_audit_in_thread', default=True,

@@ -2,12 +2,12 @@
 migration, the guest's heartbeats, the agent's log."""
 import datetime
 import re
-import threading
 import time
 
 import libvirt
 
 from tests.lab import lab as lablib
+from tests.lab.events import EventRecorder
 from tests.bench.model.sim import nova_schedule
 
 # the agent's log: "<date> <time>.<ms> <pid> <LEVEL> [instance: <uuid>] <message>"
@@ -15,63 +15,6 @@ LOG_RE = re.compile(r'^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) \d+ (\w+) '
                     r'(?:\[instance: ([0-9a-f-]{36})\] )?(.*)$', re.M)
 PASS_RE = re.compile(r'^pass (\d+) started$')
 SWITCH_RE = re.compile(r'^switched to post-copy at pass (\d+), (-?\d+) ms after the pass began')
-
-
-class Recorder:
-    """The source's MIGRATION_ITERATION and lifecycle events, timed here (monotonic s)."""
-
-    def __init__(self, host):
-        lablib.ensure_event_loop()
-        self.conn = libvirt.open(host.uri)
-        self.events = []
-        self.lock = threading.Lock()
-        self.cond = threading.Condition(self.lock)
-        self.ids = [
-            self.conn.domainEventRegisterAny(
-                None, libvirt.VIR_DOMAIN_EVENT_ID_MIGRATION_ITERATION, self._iteration, None),
-            self.conn.domainEventRegisterAny(
-                None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self._lifecycle, None),
-        ]
-
-    def _iteration(self, conn, dom, iteration, opaque):
-        with self.cond:
-            self.events.append((time.monotonic(), 'iteration', iteration))
-            self.cond.notify_all()
-
-    def _lifecycle(self, conn, dom, event, detail, opaque):
-        with self.cond:
-            self.events.append((time.monotonic(), 'lifecycle', (event, detail)))
-            self.cond.notify_all()
-
-    def max_iteration(self):
-        with self.lock:
-            return max([v for _, k, v in self.events if k == 'iteration'], default=0)
-
-    def wait_iteration(self, n, timeout):
-        with self.cond:
-            return self.cond.wait_for(
-                lambda: any(k == 'iteration' and v >= n for _, k, v in self.events), timeout)
-
-    def switch_info(self):
-        """(pass at the switch, s from that pass's event to SUSPENDED/POSTCOPY) or None."""
-        with self.lock:
-            post = [t for t, k, v in self.events if k == 'lifecycle' and v == (
-                libvirt.VIR_DOMAIN_EVENT_SUSPENDED, libvirt.VIR_DOMAIN_EVENT_SUSPENDED_POSTCOPY)]
-            if not post:
-                return None
-            its = [(t, v) for t, k, v in self.events if k == 'iteration' and t <= post[0]]
-        if not its:
-            return None
-        t, v = its[-1]
-        return v, post[0] - t
-
-    def close(self):
-        for i in self.ids:
-            try:
-                self.conn.domainEventDeregisterAny(i)
-            except libvirt.libvirtError:
-                pass
-        self.conn.close()
 
 
 # ---- policies on libvirt directly (what each tool does to the job) ----------------------
@@ -193,7 +136,7 @@ def stall_ms(lab, name, seq_before, seq_after):
 
 def measure(lab, src, dst, name, ctl, bandwidth_mibs, healthy_beats=1):
     """Migrates name src -> dst under controller ctl; returns the figures of the run."""
-    rec = Recorder(src)
+    rec = EventRecorder(src)
     seq0 = heartbeat_seq(lab, name)
     params = {libvirt.VIR_MIGRATE_PARAM_BANDWIDTH_POSTCOPY: int(bandwidth_mibs)}
     try:

@@ -31,6 +31,7 @@ import urllib.request
 import libvirt
 
 from tests.lab import lab as lablib
+from tests.lab.events import EventRecorder
 from tests.lab.rabbit import free_port
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
@@ -738,30 +739,18 @@ class MigrationWatch:
         self.sid = sid
         self.source = cloud.lab.host(source)
         self.statuses = []            # [(t, migration id, status)]
-        self.events = []              # [(t, kind, value)]
         self.lock = threading.Lock()
         self.stop_event = threading.Event()
-        lablib.ensure_event_loop()
-        self.conn = libvirt.open(self.source.uri)
-        self.cb_ids = [
-            self.conn.domainEventRegisterAny(
-                None, libvirt.VIR_DOMAIN_EVENT_ID_MIGRATION_ITERATION, self._iteration, None),
-            self.conn.domainEventRegisterAny(
-                None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self._lifecycle, None),
-        ]
+        self.recorder = EventRecorder(self.source)
         self.known = {m['id'] for m in cloud.migrations(sid)}
         self.thread = threading.Thread(target=self._poll, daemon=True)
         self.thread.start()
 
-    def _iteration(self, conn, dom, iteration, opaque):
-        if dom.UUIDString() == self.sid:
-            with self.lock:
-                self.events.append((time.monotonic(), 'iteration', iteration))
-
-    def _lifecycle(self, conn, dom, event, detail, opaque):
-        if dom.UUIDString() == self.sid:
-            with self.lock:
-                self.events.append((time.monotonic(), 'lifecycle', (event, detail)))
+    @property
+    def events(self):
+        """This instance's libvirt events on the source: [(t, kind, value)]."""
+        with self.recorder.cond:
+            return [(t, k, v) for t, u, k, v in self.recorder.events if u == self.sid]
 
     def _poll(self):
         last = None
@@ -783,11 +772,7 @@ class MigrationWatch:
             return [s for _, _, s in self.statuses]
 
     def first(self, kind, value):
-        with self.lock:
-            for t, k, v in self.events:
-                if k == kind and v == value:
-                    return t
-        return None
+        return self.recorder.first(kind, value, self.sid)
 
     def wait_final(self, timeout=240):
         deadline = time.monotonic() + timeout
@@ -802,12 +787,7 @@ class MigrationWatch:
     def close(self):
         self.stop_event.set()
         self.thread.join(5)
-        for i in self.cb_ids:
-            try:
-                self.conn.domainEventDeregisterAny(i)
-            except libvirt.libvirtError:
-                pass
-        self.conn.close()
+        self.recorder.close()
 
 
 def osc_live_migrate(cloud, sid, host):

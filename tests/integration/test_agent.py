@@ -1,7 +1,6 @@
 """migpilot-agent on the lab: real libvirt hosts, real QEMU guests, a real RabbitMQ, and
 Debian's oslo.messaging listening the way Ceilometer does."""
 import re
-import threading
 import time
 import uuid
 
@@ -11,52 +10,13 @@ import pytest
 from tests.integration import bus
 from tests.integration.agentproc import Agent
 from tests.lab import lab as lablib
+from tests.lab.events import POSTCOPY, EventRecorder
 
 # Small guests keep the suite short: a 256 MiB pass at 32 MiB/s takes ~8 s.
 MEM_MIB = 256
 BANDWIDTH_MIBS = 32
 STALLED = dict(mem_mib=384, dirty_mib=256, dirty_rate=-1)           # flat out, > the cap
 CONVERGING = dict(mem_mib=MEM_MIB, dirty_mib=64, dirty_rate=4)     # well under the cap
-
-
-class EventRecorder:
-    """The source's libvirt events, timed by the test itself (monotonic seconds)."""
-
-    def __init__(self, host):
-        lablib.ensure_event_loop()
-        self.conn = libvirt.open(host.uri)
-        self.events = []
-        self.lock = threading.Lock()
-        self.ids = [
-            self.conn.domainEventRegisterAny(
-                None, libvirt.VIR_DOMAIN_EVENT_ID_MIGRATION_ITERATION, self._iteration, None),
-            self.conn.domainEventRegisterAny(
-                None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self._lifecycle, None),
-        ]
-
-    def _iteration(self, conn, dom, iteration, opaque):
-        with self.lock:
-            self.events.append((time.monotonic(), dom.UUIDString(), 'iteration', iteration))
-
-    def _lifecycle(self, conn, dom, event, detail, opaque):
-        with self.lock:
-            self.events.append((time.monotonic(), dom.UUIDString(), 'lifecycle',
-                                (event, detail)))
-
-    def first(self, uuid_, kind, value):
-        with self.lock:
-            for t, u, k, v in self.events:
-                if u == uuid_ and k == kind and v == value:
-                    return t
-        return None
-
-    def close(self):
-        for i in self.ids:
-            try:
-                self.conn.domainEventDeregisterAny(i)
-            except libvirt.libvirtError:
-                pass
-        self.conn.close()
 
 
 @pytest.fixture
@@ -157,9 +117,8 @@ def test_stalled_migration_is_switched_at_pass_two(lab, agent_factory, guest, co
         assert m.ok
         metrics = _metrics(collector, inst)
         switch = collector.wait_for('compute.live_migration.switch', inst)[0]
-        pass2 = rec.first(inst, 'iteration', 2)
-        postcopy = rec.first(inst, 'lifecycle', (libvirt.VIR_DOMAIN_EVENT_SUSPENDED,
-                                                 libvirt.VIR_DOMAIN_EVENT_SUSPENDED_POSTCOPY))
+        pass2 = rec.first('iteration', 2, inst)
+        postcopy = rec.first('lifecycle', POSTCOPY, inst)
     finally:
         rec.close()
     assert pass2 is not None, 'no MIGRATION_ITERATION 2 event seen'
