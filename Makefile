@@ -26,13 +26,13 @@ FUZZ_SECONDS ?= 30
 # tests, the lab, the demo and the benchmarks need besides; the same names on Debian 12 and 13.
 DEB_BUILD_PACKAGES := \
 	build-essential pkg-config libvirt-dev librabbitmq-dev libjansson-dev libinih-dev check \
-	python3-dev python3-setuptools
+	python3-dev python3-setuptools python3-yaml
 DEB_PACKAGES := $(DEB_BUILD_PACKAGES) \
 	clang libclang-rt-dev llvm valgrind git debootstrap \
 	python3-pytest python3-pytest-timeout python3-libvirt python3-oslo.messaging python3-matplotlib \
 	qemu-system-x86 libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients \
 	busybox-static iproute2 socat cpio procps psmisc openssl rabbitmq-server \
-	python3-yaml python3-nova nova-common nova-api nova-conductor nova-scheduler \
+	python3-nova nova-common nova-api nova-conductor nova-scheduler \
 	python3-placement glance-api neutron-server python3-openstackclient qemu-utils \
 	python3-ceilometer ceilometer-agent-notification
 
@@ -184,7 +184,7 @@ lab-down:
 install: all
 	install -D -m 0755 $(AGENT) $(DESTDIR)$(PREFIX)/sbin/migpilot-agent
 	install -D -m 0640 etc/migpilot/migpilot.conf $(DESTDIR)$(SYSCONFDIR)/migpilot/migpilot.conf
-	$(PYTHON) setup.py -q install --root=$(if $(DESTDIR),$(DESTDIR),/) --prefix=$(PREFIX) \
+	+$(PYTHON) setup.py -q install --root=$(if $(DESTDIR),$(DESTDIR),/) --prefix=$(PREFIX) \
 		--single-version-externally-managed
 	install -d $(DESTDIR)/lib/systemd/system
 	sed -e 's|/usr/sbin/migpilot-agent|$(PREFIX)/sbin/migpilot-agent|g' \

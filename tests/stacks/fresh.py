@@ -46,10 +46,12 @@ class Fresh:
                          timeout=timeout, log_path=self.log_path, check=check)
 
     def output(self, script):
-        out = os.path.join(self.root, 'tmp', 'step.out')
-        self.sh('( %s ) > /tmp/step.out 2>&1' % script)
-        with open(out) as f:
-            return f.read()
+        rc = self.sh('( %s ) > /tmp/step.out 2>&1' % script, check=False)
+        with open(os.path.join(self.root, 'tmp', 'step.out')) as f:
+            text = f.read()
+        if rc != 0:
+            raise AssertionError('%s: exit %d: %s' % (script, rc, text[-800:]))
+        return text
 
     def prepare(self):
         roots.copy_root(roots.base_root(self.suite), self.root)
