@@ -12,7 +12,7 @@ Packages download once: debootstrap and apt in every root use the host's
 mirror name is written in the project.
 
 A root is entered with `run()`: a private mount namespace (unshare) with /proc, /sys, /dev,
-a fresh /run and /dev/shm and the host's archive cache; every mount made in there, network
+a fresh /run and /dev/shm; every mount made in there, network
 namespaces bound under its /run/netns included, goes away with that namespace.
 """
 import glob
@@ -137,31 +137,58 @@ def copy_root(src, dst):
 
 _ENTER = r'''
 set -e
-archives=$1 root=$2; shift 2
+root=$1; shift
 mount -t proc proc "$root/proc"
 mount --rbind /sys "$root/sys"
 mount --make-rslave "$root/sys"
 mount --rbind /dev "$root/dev"
 mount --make-rslave "$root/dev"
 mount -t tmpfs -o mode=0755 tmpfs "$root/run"
-mkdir -p "$root/run/lock" "$root/dev/shm" "$root/var/cache/apt/archives"
+mkdir -p "$root/run/lock" "$root/dev/shm"
 mount -t tmpfs -o mode=1777 tmpfs "$root/dev/shm"
-mount --bind "$archives" "$root/var/cache/apt/archives"
 exec chroot "$root" "$@"
 '''
 
 
+def _link_debs(src, dst):
+    """Hard-links the .deb files of src that dst lacks (same file system: no copies)."""
+    os.makedirs(dst, exist_ok=True)
+    have = set(os.listdir(dst))
+    for name in os.listdir(src):
+        if name.endswith('.deb') and name not in have:
+            try:
+                os.link(os.path.join(src, name), os.path.join(dst, name))
+            except OSError:
+                shutil.copy2(os.path.join(src, name), os.path.join(dst, name))
+
+
 def run(root, cmd, env=None, timeout=None, log_path=None, check=True):
     """Runs cmd (a list) as root inside `root`; returns the exit status (raises RootError
-    on a non-zero one when check). Output goes to log_path (appended) or is inherited."""
+    on a non-zero one when check). Output goes to log_path (appended) or is inherited.
+
+    The root's apt archive cache is filled from the host's before and gives back what it
+    downloaded after: packages download once, and apt in the root never takes the host
+    cache's lock (which a concurrent apt-get on the host may hold)."""
     shutil.copy('/etc/resolv.conf', os.path.join(root, 'etc/resolv.conf'))
+    root_archives = os.path.join(root, 'var/cache/apt/archives')
+    _link_debs(ARCHIVES, root_archives)
+    try:
+        return _run_in(root, cmd, env, timeout, log_path, check)
+    finally:
+        _link_debs(root_archives, ARCHIVES)
+        for name in os.listdir(root_archives):   # a root copies small without them
+            if name.endswith('.deb'):
+                os.unlink(os.path.join(root_archives, name))
+
+
+def _run_in(root, cmd, env, timeout, log_path, check):
     base_env = {'HOME': '/root', 'LANG': 'C.UTF-8', 'DEBIAN_FRONTEND': 'noninteractive',
                 'PATH': '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'}
     if os.environ.get('CI'):
         base_env['CI'] = os.environ['CI']
     base_env.update(env or {})
     full = ['unshare', '--mount', '--propagation', 'private', '--', '/bin/bash', '-c', _ENTER,
-            'enter', ARCHIVES, root, '/usr/bin/env', '-i'] + \
+            'enter', root, '/usr/bin/env', '-i'] + \
         ['%s=%s' % kv for kv in sorted(base_env.items())] + list(cmd)
     out = open(log_path, 'a') if log_path else None
     try:
