@@ -5,7 +5,7 @@
     ...
     cloud.down()                            # every process stopped by PID
 
-Recipe and pitfalls: /work/shared/reference/minicloud.md and nova-libvirt-e2e.md. In short:
+Recipe and pitfalls: docs/reference/minicloud.md and docs/reference/libvirt-lab.md. In short:
 RabbitMQ is the lab's; placement, glance, nova-api/conductor/scheduler and a real
 neutron-server (no agents) run as plain processes on free ports of 127.0.0.1 with their
 own config and state under /tmp/<prefix>-nova (never Debian's /etc files or default
