@@ -96,9 +96,8 @@ def source_signatures(path, class_name='LibvirtDriver'):
             for name in EXPECTED}
 
 
-def mismatch(found):
-    """None when every EXPECTED method was found with the expected parameters, else the one
-    line saying which differ, expected vs found, and what that means."""
+def differences(found):
+    """['method: expected (...), found (...)', ...] of the EXPECTED methods that differ."""
     diffs = []
     for name in EXPECTED:
         sig = found.get(name, MISSING)
@@ -107,6 +106,13 @@ def mismatch(found):
             diffs.append('%s: expected %s, found %s' % (name, expected, sig))
         elif _shape(sig) != _shape(expected):
             diffs.append('%s: expected %s, found %s' % (name, expected, _bare(sig)))
+    return diffs
+
+
+def mismatch(found):
+    """None when every EXPECTED method was found with the expected parameters, else the one
+    line saying which differ, expected vs found, and what that means."""
+    diffs = differences(found)
     if not diffs:
         return None
     return ('nova\'s libvirt driver is not the one migpilot\'s driver was written for (%s): '
