@@ -138,6 +138,8 @@ def copy_root(src, dst):
 _ENTER = r'''
 set -e
 root=$1; shift
+# the root a mount point of its own: `ip netns exec` makes "/" a slave mount
+mount --bind "$root" "$root"
 mount -t proc proc "$root/proc"
 mount --rbind /sys "$root/sys"
 mount --make-rslave "$root/sys"
