@@ -30,7 +30,8 @@ def main():
     parser.add_argument('--timeout', type=int, default=2700, help='seconds for the run')
     parser.add_argument('--keep', action='store_true', help='keep the root (debugging)')
     args = parser.parse_args()
-    os.makedirs(args.results, exist_ok=True)
+    shutil.rmtree(args.results, ignore_errors=True)   # no result of an earlier run counts
+    os.makedirs(args.results)
     workdir = tempfile.mkdtemp(prefix='migpilot-%s.' % args.name, dir='/var/tmp')
     root = os.path.join(workdir, 'root')
     log_path = os.path.join(args.results, 'stack-setup.log')
