@@ -110,11 +110,24 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $(DAEMON_LIB) $(CORE_LIB) tests/unit/mptes
 		-o $@ $< $(DAEMON_LIB) $(CORE_LIB) $(CHECK_LIBS) $(DAEMON_LIBS)
 
 # Runs every unit test binary; each writes libcheck's XML log for the summary.
-# CK_FORK=no keeps each test in-process so LeakSanitizer sees every allocation.
+# CK_FORK=no keeps each test in-process so LeakSanitizer sees every allocation, but it also
+# turns off libcheck's per-test timeouts: `timeout` bounds each binary instead (300 s, then
+# SIGKILL 10 s later). A binary that leaves no XML log, or one without a single <test>,
+# ran nothing: that fails too.
 unit: $(UNIT_BINS)
 	@mkdir -p $(RESULTS)
 	@rc=0; for t in $(UNIT_BINS); do \
-		CK_FORK=no MP_TEST_XML=$(RESULTS)/unit$(SUFFIX)-$$(basename $$t).xml $$t || rc=1; \
+		xml=$(RESULTS)/unit$(SUFFIX)-$$(basename $$t).xml; \
+		rm -f "$$xml"; \
+		CK_FORK=no MP_TEST_XML="$$xml" timeout --kill-after=10 300 $$t; st=$$?; \
+		if [ $$st -eq 124 ] || [ $$st -eq 137 ]; then \
+			echo "unit: $$t: still running after 300 s, killed"; rc=1; \
+		elif [ $$st -ne 0 ]; then \
+			rc=1; \
+		fi; \
+		if ! grep -qs '<test result=' "$$xml"; then \
+			echo "unit: $$t ran no test (no <test> in $$xml)"; rc=1; \
+		fi; \
 	done; exit $$rc
 
 # libFuzzer targets: the core and daemon sources compiled in with clang's sanitizers.

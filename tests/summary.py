@@ -61,6 +61,10 @@ def collect(results, stack, expect):
         except ET.ParseError as exc:
             problems.append('%s: unreadable result file: %s' % (path, exc))
             counts = (0, 1, 0)
+        if counts == (0, 0, 0):
+            # a test file that ran nothing fails, even when its suite's other files ran
+            print('summary: %s ran no test' % path)
+            counts = (0, 1, 0)
         old = totals.get(suite, (0, 0, 0))
         totals[suite] = tuple(a + b for a, b in zip(old, counts))
     for suite in expect:
