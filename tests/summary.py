@@ -2,8 +2,8 @@
 """Sums up the results of `make check`: libcheck XML logs and JUnit XML files.
 
 Prints one line per suite of each stack and a final `check: N passed, N failed` line, in
-which every failed step, missing result and suite that ran no test counts as a failure. Exits 1 when
-a test failed or was skipped (nothing may skip itself green), when an expected suite left
+which every failed step, missing or unreadable result and test file that ran no test
+counts as a failure. Exits 1 when a test failed or was skipped (nothing may skip itself green), when an expected suite left
 no result, or when no test ran at all.
 """
 import argparse
@@ -59,7 +59,7 @@ def collect(results, stack, expect):
         try:
             counts = count_file(path)
         except ET.ParseError as exc:
-            problems.append('%s: unreadable result file: %s' % (path, exc))
+            print('summary: %s: unreadable result file: %s' % (path, exc))
             counts = (0, 1, 0)
         if counts == (0, 0, 0):
             # a test file that ran nothing fails, even when its suite's other files ran
