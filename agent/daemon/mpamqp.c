@@ -1,7 +1,6 @@
 /*
  * mpamqp.c: the agent's link to nova's bus
  */
-#include <amqp.h>
 #include <libvirt/libvirt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,7 @@
 #include "mpamqpconn.h"
 #include "mperror.h"
 #include "mplog.h"
+#include "mprabbitmq.h"
 #include "mpurl.h"
 
 #define MP_AMQP_CHANNEL MP_AMQP_CONN_CHANNEL

@@ -1,8 +1,6 @@
 /*
  * mpamqpconn.c: synchronous rabbitmq-c connection steps (see mpamqpconn.h)
  */
-#include <amqp_ssl_socket.h>
-#include <amqp_tcp_socket.h>
 #include <time.h>
 
 #include "mpamqpconn.h"

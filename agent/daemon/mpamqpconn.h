@@ -7,7 +7,7 @@
  */
 #pragma once
 
-#include <amqp.h>
+#include "mprabbitmq.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
