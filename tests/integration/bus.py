@@ -8,6 +8,7 @@ import uuid
 
 import oslo_messaging
 from oslo_config import cfg
+from oslo_context import context as oslo_context
 
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', 'data', 'fixtures',
                         'nova-notifications')
@@ -85,9 +86,9 @@ def publish_nova_pre_live_migration(url, instance_uuid, source, dest, project, u
     and the legacy pre.start, with the request's context."""
     t = transport(url)
     try:
-        ctxt = {'request_id': request_id, 'user': user, 'user_id': user,
-                'project_id': project, 'tenant': project, 'is_admin': True,
-                'global_request_id': None}
+        # a RequestContext as nova passes: oslo.messaging 16 drops a dict context
+        ctxt = oslo_context.RequestContext(request_id=request_id, user_id=user,
+                                           project_id=project, is_admin=True)
         versioned = oslo_messaging.Notifier(t, publisher_id='nova-compute:%s' % dest,
                                             driver='messagingv2',
                                             topics=['versioned_notifications'])
@@ -114,7 +115,7 @@ def publish_nova_abort(url, instance_uuid, source, request_id):
     (DELETE /servers/{id}/migrations/{mid}), before it calls abortJob."""
     t = transport(url)
     try:
-        ctxt = {'request_id': request_id, 'is_admin': True}
+        ctxt = oslo_context.RequestContext(request_id=request_id, is_admin=True)
         versioned = oslo_messaging.Notifier(t, publisher_id='nova-compute:%s' % source,
                                             driver='messagingv2',
                                             topics=['versioned_notifications'])
