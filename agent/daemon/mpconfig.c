@@ -644,6 +644,7 @@ mpConfigResolveQueue(mpConfig *cfg, const mpNovaConf *nc, bool novaRead)
     if (cfg->durableSetting == MP_CONFIG_DURABLE_AUTO) {
         cfg->durable = novaDurable || novaQuorum || cfg->quorum;
         durableWhy = cfg->quorum && !novaDurable && !novaQuorum ? "quorum queue" :
+            !novaRead ? "durable = auto, nova_conf unreadable" :
             novaQuorum ? "nova_conf rabbit_quorum_queue = true" :
             novaDurable ? "nova_conf amqp_durable_queues = true" :
             "durable = auto, nova_conf sets neither amqp_durable_queues nor "

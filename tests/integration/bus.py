@@ -14,11 +14,13 @@ FIXTURES = os.path.join(os.path.dirname(__file__), '..', 'data', 'fixtures',
                         'nova-notifications')
 
 
-def transport(url):
+def transport(url, config_file=None):
+    """A notification transport; config_file: a nova.conf whose [oslo_messaging_rabbit]
+    (rabbit_quorum_queue, amqp_durable_queues...) oslo reads as nova would."""
     # nova's exchange: nova sets control_exchange = nova (oslo's default is openstack)
     oslo_messaging.set_transport_defaults(control_exchange='nova')
     conf = cfg.ConfigOpts()
-    conf([], project='migpilot-tests')
+    conf(['--config-file', config_file] if config_file else [], project='migpilot-tests')
     return oslo_messaging.get_notification_transport(conf, url=url)
 
 
@@ -81,10 +83,10 @@ def versioned_payload(instance_uuid, host, node=None):
 
 
 def publish_nova_pre_live_migration(url, instance_uuid, source, dest, project, user,
-                                    request_id):
+                                    request_id, config_file=None):
     """What nova's destination compute sends when a live migration starts: the versioned
     and the legacy pre.start, with the request's context."""
-    t = transport(url)
+    t = transport(url, config_file)
     try:
         # a RequestContext as nova passes: oslo.messaging 16 drops a dict context
         ctxt = oslo_context.RequestContext(request_id=request_id, user_id=user,
