@@ -28,10 +28,10 @@ class Collector:
     """A notification listener on exchange nova, topic notifications, the way Ceilometer
     listens (its queue is notifications.info)."""
 
-    def __init__(self, url, topics=('notifications',), pool=None):
+    def __init__(self, url, topics=('notifications',), pool=None, config_file=None):
         self.notifications = []
         self.lock = threading.Lock()
-        self.transport = transport(url)
+        self.transport = transport(url, config_file)
         targets = [oslo_messaging.Target(topic=t, exchange='nova') for t in topics]
         self.listener = oslo_messaging.get_notification_listener(
             self.transport, targets, [self], executor='threading', pool=pool)

@@ -51,7 +51,8 @@ class Cloud:
         self.nova.up()
         self.ceilometer = Ceilometer(self.nova).start()
         # a queue of its own (pool): never steal Ceilometer's notifications.info messages
-        self.collector = bus.Collector(self.rabbit.url, pool='migpilot-e2e').start()
+        self.collector = bus.Collector(self.nova.transport_url, pool='migpilot-e2e',
+                                       config_file=self.nova.nova_conf).start()
         self.up_s = time.monotonic() - t
         return self
 
@@ -62,8 +63,10 @@ class Cloud:
         self.stop_agents()
         for h in self.lab.hosts:
             self.agents[h.name] = Agent(
-                h.uri, self.rabbit.url, host=h.name, policy={'mode': mode},
-                extra={'logs': {'nova_compute_log': self.nova.compute_log(h)}}).start()
+                h.uri, self.nova.transport_url, host=h.name, policy={'mode': mode},
+                extra={'logs': {'nova_compute_log': self.nova.compute_log(h)},
+                       # the queue type and durability of the cloud's nova.conf
+                       'amqp': {'nova_conf': self.nova.nova_conf}}).start()
         self.agent_mode = mode
 
     def stop_agents(self):
