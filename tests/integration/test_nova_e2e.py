@@ -32,6 +32,8 @@ POSTCOPY = 'running (post-copy)'
 RESULTS = os.environ.get('RESULTS', os.path.join(os.path.dirname(__file__), '..', '..',
                                                  'build', 'test-results'))
 REPORT = {}
+# MIGPILOT_E2E_QUORUM=1: nova, Ceilometer and the agents on quorum queues (MiniCloud)
+QUORUM = os.environ.get('MIGPILOT_E2E_QUORUM', '') == '1'
 
 
 class Cloud:
@@ -40,7 +42,7 @@ class Cloud:
     def __init__(self, lab, rabbit):
         self.lab = lab
         self.rabbit = rabbit
-        self.nova = MiniCloud(lab, rabbit)
+        self.nova = MiniCloud(lab, rabbit, quorum_queues=QUORUM)
         self.ceilometer = None
         self.collector = None
         self.agents = {}
