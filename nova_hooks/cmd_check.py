@@ -342,7 +342,9 @@ class Checker:
             return
         import _migpilot
         exchange = self.migpilot.get('amqp', 'exchange', 'nova')
-        durable = self.migpilot.bool('amqp', 'durable', False)
+        # nova's exchange as the agent declares it (durable = auto follows nova.conf)
+        from nova_hooks import cmd_listen
+        durable = cmd_listen.bus_settings(self.migpilot.path, self.nova.path)[2]
         try:
             listener = _migpilot.Listener(url, exchange=exchange, durable=durable)
         except (_migpilot.Error, OSError) as e:

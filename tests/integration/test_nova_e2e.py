@@ -32,6 +32,8 @@ POSTCOPY = 'running (post-copy)'
 RESULTS = os.environ.get('RESULTS', os.path.join(os.path.dirname(__file__), '..', '..',
                                                  'build', 'test-results'))
 REPORT = {}
+# MIGPILOT_E2E_QUORUM=1: nova, Ceilometer and the agents on quorum queues (MiniCloud)
+QUORUM = os.environ.get('MIGPILOT_E2E_QUORUM', '') == '1'
 
 
 class Cloud:
@@ -40,7 +42,7 @@ class Cloud:
     def __init__(self, lab, rabbit):
         self.lab = lab
         self.rabbit = rabbit
-        self.nova = MiniCloud(lab, rabbit)
+        self.nova = MiniCloud(lab, rabbit, quorum_queues=QUORUM)
         self.ceilometer = None
         self.collector = None
         self.agents = {}
@@ -51,7 +53,8 @@ class Cloud:
         self.nova.up()
         self.ceilometer = Ceilometer(self.nova).start()
         # a queue of its own (pool): never steal Ceilometer's notifications.info messages
-        self.collector = bus.Collector(self.rabbit.url, pool='migpilot-e2e').start()
+        self.collector = bus.Collector(self.nova.transport_url, pool='migpilot-e2e',
+                                       config_file=self.nova.nova_conf).start()
         self.up_s = time.monotonic() - t
         return self
 
@@ -62,8 +65,10 @@ class Cloud:
         self.stop_agents()
         for h in self.lab.hosts:
             self.agents[h.name] = Agent(
-                h.uri, self.rabbit.url, host=h.name, policy={'mode': mode},
-                extra={'logs': {'nova_compute_log': self.nova.compute_log(h)}}).start()
+                h.uri, self.nova.transport_url, host=h.name, policy={'mode': mode},
+                extra={'logs': {'nova_compute_log': self.nova.compute_log(h)},
+                       # the queue type and durability of the cloud's nova.conf
+                       'amqp': {'nova_conf': self.nova.nova_conf}}).start()
         self.agent_mode = mode
 
     def stop_agents(self):
