@@ -141,14 +141,14 @@ static const mpOption mpOptions[] = {
       "their nova host name." },
 
     { "dirtyrate", "enabled", MP_OPT_BOOL, OFF(dirtyEnabled), "true", 0, 0,
-      "Measure how fast a guest dirties its memory (libvirt's virDomainStartDirtyRateCalc, "
-      "page-sampling mode; libvirt >= 7.2) when its outgoing migration starts, and every "
-      "interval_ms. Where libvirt or QEMU cannot, the agent says so once and goes on "
-      "without." },
+      "Measure how fast guests dirty their memory (libvirt's virDomainStartDirtyRateCalc, "
+      "page-sampling mode; libvirt >= 7.2). No calc is started during a migration (libvirt "
+      "would hold it 30 s behind the migration's job): a migration is told the latest "
+      "measurement. Where libvirt or QEMU cannot measure, the agent says so once." },
     { "dirtyrate", "interval_ms", MP_OPT_UINT, OFF(dirtyIntervalMs), "0", 0, 86400000,
-      "Also measure every running guest this often; 0: only at migration start. Cost of "
-      "one measurement (measured, QEMU 7.2 TCG): the windows' length in wall time, under "
-      "20 ms of libvirtd CPU, no visible slowdown of the guest; e.g. 300000 (5 min)." },
+      "Measure every running guest this often; 0: never periodically. Cost of one "
+      "measurement (QEMU 7.2): the windows' length in wall time, 0-20 ms of libvirtd CPU "
+      "per window, no guest slowdown beyond noise; e.g. 300000 (5 min)." },
     { "dirtyrate", "windows_s", MP_OPT_LIST, OFF(dirtyWindowsText), "1,4", 0, 0,
       "Measurement windows in seconds (libvirt takes whole seconds, 1 to 60), strictly "
       "increasing, at most 4, run one after the other: the short one gives the rate, the "

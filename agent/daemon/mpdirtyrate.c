@@ -328,8 +328,22 @@ mpDirtyRateReadStats(mpDirtyRate *dr, virDomainPtr dom, mpDirtyRateStats *st)
 }
 
 /*
- * Starts the job's current window and arms its timer. -1 with an error; *unsupported
- * set when libvirt/QEMU cannot calc at all.
+ * Whether a libvirt job (a migration) runs on dom. libvirt 9 holds a dirty-rate calc
+ * for the job's lock until it times out (30 s), blocking the caller: so no calc is ever
+ * started while one runs. A result of a calc started before is still read (a query).
+ */
+static bool
+mpDirtyRateJobActive(virDomainPtr dom)
+{
+    virDomainJobInfo info;
+
+    return virDomainGetJobInfo(dom, &info) == 0 && info.type != VIR_DOMAIN_JOB_NONE;
+}
+
+/*
+ * Starts the job's current window and arms its timer. 0 started; 2 not started because a
+ * libvirt job runs on the domain (no error reported); -1 with an error, *unsupported set
+ * when libvirt/QEMU cannot calc at all.
  */
 static int
 mpDirtyJobStartWindow(mpDirtyJob *job, bool *unsupported)
@@ -339,6 +353,8 @@ mpDirtyJobStartWindow(mpDirtyJob *job, bool *unsupported)
     mpDirtyRateStats before;
 
     *unsupported = false;
+    if (mpDirtyRateJobActive(job->dom))
+        return 2;
     /* what an earlier calc left: our result must be newer */
     if (mpDirtyRateReadStats(dr, job->dom, &before) < 0)
         return -1;
@@ -399,7 +415,12 @@ mpDirtyJobTimer(int timer, void *opaque)
         mpDirtyJobEnd(job, MP_DIRTYRATE_MEASURED, NULL);
         return;
     }
-    if (mpDirtyJobStartWindow(job, &unsupported) < 0) {
+    if ((rc = mpDirtyJobStartWindow(job, &unsupported)) == 2) {
+        /* a migration began meanwhile: the windows measured so far are the measurement */
+        MP_DEBUG(job->uuid, "dirty rate of %s: a libvirt job started, %zu of %zu windows "
+                 "measured", job->name, job->m.nwindows, dr->nwindows);
+        mpDirtyJobEnd(job, MP_DIRTYRATE_MEASURED, NULL);
+    } else if (rc < 0) {
         if (unsupported)
             mpDirtyRateSayUnsupported(dr, mpGetLastErrorMessage());
         mpDirtyJobEnd(job, unsupported ? MP_DIRTYRATE_UNSUPPORTED : MP_DIRTYRATE_FAILED,
@@ -414,6 +435,7 @@ mpDirtyRateMeasure(mpDirtyRate *dr, virDomainPtr dom)
     char uuid[VIR_UUID_STRING_BUFLEN];
     unsigned long maxKiB;
     bool unsupported;
+    int rc;
     int ret = -1;
 
     if (!dr->conn) {
@@ -448,7 +470,11 @@ mpDirtyRateMeasure(mpDirtyRate *dr, virDomainPtr dom)
         mpReportError("dirty rate: cannot add a timer to the event loop");
         goto cleanup;
     }
-    if (mpDirtyJobStartWindow(job, &unsupported) < 0) {
+    if ((rc = mpDirtyJobStartWindow(job, &unsupported)) == 2) {
+        ret = 2;
+        goto cleanup;
+    }
+    if (rc < 0) {
         char *msg = mpStrdup(mpGetLastErrorMessage());
 
         if (unsupported)

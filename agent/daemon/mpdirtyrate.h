@@ -6,7 +6,9 @@
  * DIRTYRATE) once the window is over. A measurement is a few such windows of different
  * length, one after the other (QEMU runs one calc per domain at a time and refuses a
  * second). Nothing here blocks the event loop: each window is started, a timeout is
- * armed for its end plus a margin, and the statistics are read then.
+ * armed for its end plus a margin, and the statistics are read then. No calc is started
+ * while a libvirt job runs on the domain: libvirt would block the call for the job's
+ * lock (measured: 30 s during a migration, then "cannot acquire state change lock").
  *
  * Only the page-sampling mode is used: dirty-ring needs KVM's dirty ring, and the
  * dirty-bitmap mode crashed QEMU 7.2 under TCG (docs/reference/dirty-rate.md).
@@ -82,8 +84,11 @@ bool mpDirtyRateSupported(const mpDirtyRate *dr);
 
 /*
  * Starts measuring dom (referenced while measured). 0: started (the callback will come);
- * 1: dom is being measured already; -1 with an error: not started (no connection,
- * unsupported, or the first calc failed; the callback is not called).
+ * 1: dom is being measured already; 2: not started, a libvirt job (a migration) runs on
+ * dom: libvirt 9 would hold the calc up to 30 s for the job's lock, so none is started
+ * then (no error reported); -1 with an error: not started (no connection, unsupported,
+ * or the first calc failed). The callback comes only after 0. A measurement whose
+ * domain starts migrating between two windows ends with the windows measured so far.
  */
 int mpDirtyRateMeasure(mpDirtyRate *dr, virDomainPtr dom);
 

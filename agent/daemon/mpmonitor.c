@@ -865,21 +865,44 @@ mpMonitorDirtyPrune(mpMonitor *mon, virDomainPtr *doms, int n)
     }
 }
 
+/* Formats a measurement for the log. */
+static void
+mpMonitorDirtyText(const mpDirtyMeasurement *m, char *text, size_t size)
+{
+    size_t len = 0;
+    size_t i;
+
+    text[0] = '\0';
+    for (i = 0; i < m->nwindows && len < size; i++)
+        len += (size_t)snprintf(text + len, size - len, "%s%llu MiB/s over %llu ms",
+                                i ? ", " : "", m->windows[i].rate_mibs,
+                                m->windows[i].window_ms);
+    if (len < size && m->nwindows)
+        snprintf(text + len, size - len, " (>= %llu MiB dirtied in the longest window, "
+                 "RAM %llu MiB)", m->windows[m->nwindows - 1].rate_mibs *
+                 m->windows[m->nwindows - 1].window_ms / 1000, m->memory_bytes >> 20);
+}
+
 /*
- * A new measurement of uuid. THE POLICY'S INPUT GOES HERE: once the policy takes it,
- * the integrator adds, for a migration being watched,
- *     mpPolicySetDirty(mig->policy, &measurement-with-age);
+ * A measurement of uuid (new, or the latest one at migration start, ageMs old).
+ * THE POLICY'S INPUT GOES HERE: once the policy takes it, the integrator adds, for a
+ * migration being watched,
+ *     mpPolicySetDirty(mig->policy, &fed);
  * (not yet: the policy API for it is being written in parallel).
  */
 static void
-mpMonitorDirtyMeasured(mpMonitor *mon, const char *uuid, const mpDirtyMeasurement *m)
+mpMonitorDirtyMeasured(mpMonitor *mon, const char *uuid, const mpDirtyMeasurement *m,
+                       int64_t ageMs)
 {
     mpMigration *mig = mpMonitorFind(mon, uuid);
+    mpDirtyMeasurement fed;
 
-    if (mig)
-        MP_DEBUG(uuid, "dirty-rate measurement of %s taken during its migration (pass %u); "
-                 "not fed to the policy yet", mig->name, mig->pass);
-    (void)m;
+    if (!mig)
+        return;
+    fed = *m;
+    fed.age_ms = (unsigned long long)(ageMs > 0 ? ageMs : 0);
+    MP_DEBUG(uuid, "dirty-rate measurement of %s (%llu ms old) for its migration (pass %u); "
+             "not fed to the policy yet", mig->name, fed.age_ms, mig->pass);
 }
 
 static void
@@ -888,9 +911,7 @@ mpMonitorDirtyResult(const char *uuid, const char *name, mpDirtyRateStatus statu
 {
     mpMonitor *mon = opaque;
     mpDirtyEntry *e;
-    char text[256] = "";
-    size_t len = 0;
-    size_t i;
+    char text[256];
 
     if (status == MP_DIRTYRATE_UNSUPPORTED)
         return;     /* said once by mpdirtyrate */
@@ -907,21 +928,16 @@ mpMonitorDirtyResult(const char *uuid, const char *name, mpDirtyRateStatus statu
     e->measured = true;
     e->m = *m;
     e->measuredMono = mpNowMono();
-    for (i = 0; i < m->nwindows && len < sizeof(text); i++)
-        len += (size_t)snprintf(text + len, sizeof(text) - len, "%s%llu MiB/s over %llu ms",
-                                i ? ", " : "", m->windows[i].rate_mibs,
-                                m->windows[i].window_ms);
-    /* a saturated working set: pages dirtied in the longest window */
-    MP_INFO(uuid, "dirty rate of %s: %s (>= %llu MiB dirtied in the longest window, "
-            "RAM %llu MiB)", name, text,
-            m->nwindows ? m->windows[m->nwindows - 1].rate_mibs *
-            m->windows[m->nwindows - 1].window_ms / 1000 : 0,
-            m->memory_bytes >> 20);
-    mpMonitorDirtyMeasured(mon, uuid, m);
+    mpMonitorDirtyText(m, text, sizeof(text));
+    MP_INFO(uuid, "dirty rate of %s: %s", name, text);
+    mpMonitorDirtyMeasured(mon, uuid, m, 0);
 }
 
-/* Starts measuring dom; why says what asked for it. Failures are said once per outage. */
-static void
+/*
+ * Starts measuring dom; why says what asked for it. Failures are said once per outage.
+ * Returns mpDirtyRateMeasure's answer (or -1 when not measuring at all).
+ */
+static int
 mpMonitorDirtyMeasure(mpMonitor *mon, virDomainPtr dom, const char *why)
 {
     char uuid[VIR_UUID_STRING_BUFLEN];
@@ -930,17 +946,49 @@ mpMonitorDirtyMeasure(mpMonitor *mon, virDomainPtr dom, const char *why)
 
     if (!mon->dirty || !mpDirtyRateSupported(mon->dirty) ||
         virDomainGetUUIDString(dom, uuid) < 0)
-        return;
+        return -1;
     if ((rc = mpDirtyRateMeasure(mon->dirty, dom)) == 0) {
         MP_DEBUG(uuid, "measuring the dirty rate of %s (%s)", virDomainGetName(dom), why);
-        return;
+        return 0;
     }
     if (rc > 0 || !mpDirtyRateSupported(mon->dirty))
-        return;     /* under way already; or said once by mpdirtyrate */
+        return rc;  /* under way already, or a job runs; or said once by mpdirtyrate */
     e = mpMonitorDirtyEntry(mon, uuid, virDomainGetName(dom), true);
     if (!e->failing)
         MP_WARN(uuid, "%s (%s)", mpGetLastErrorMessage(), why);
     e->failing = true;
+    return -1;
+}
+
+/*
+ * A migration of mig started: measure at once if libvirt lets us (a calc started before
+ * the migration is still read during it), else say which measurement there is.
+ */
+static void
+mpMonitorDirtyAtMigrationStart(mpMonitor *mon, mpMigration *mig, virDomainPtr dom)
+{
+    const mpDirtyMeasurement *m;
+    int64_t age = 0;
+    char text[256];
+    int rc;
+
+    if (!mon->dirty || !mpDirtyRateSupported(mon->dirty))
+        return;
+    rc = mpMonitorDirtyMeasure(mon, dom, "migration start");
+    if (rc == 0 || rc == 1) {
+        MP_INFO(mig->uuid, "dirty rate of %s: measuring as its migration starts", mig->name);
+        return;
+    }
+    if (!(m = mpMonitorDirtyLatest(mon, mig->uuid, &age))) {
+        MP_INFO(mig->uuid, "dirty rate of %s: no measurement at migration start (libvirt "
+                "cannot start one during a migration; [dirtyrate] interval_ms measures "
+                "guests beforehand)", mig->name);
+        return;
+    }
+    mpMonitorDirtyText(m, text, sizeof(text));
+    MP_INFO(mig->uuid, "dirty rate of %s at migration start: measured %lld ms ago: %s",
+            mig->name, (long long)age, text);
+    mpMonitorDirtyMeasured(mon, mig->uuid, m, age);
 }
 
 static void
@@ -1030,8 +1078,8 @@ mpMonitorConsider(mpMonitor *mon, virDomainPtr dom)
     MP_INFO(uuid, "watching outgoing migration of %s (running for %llu ms, pass %u, "
             "policy %s)", mig->name, s.elapsed_ms, s.pass,
             mpPolicyModeToString(mon->policy->mode));
-    /* the guest's dirtying now, before pass 1 is over (docs/reference/dirty-rate.md) */
-    mpMonitorDirtyMeasure(mon, dom, "migration start");
+    /* the guest's dirtying, before pass 1 is over (docs/reference/dirty-rate.md) */
+    mpMonitorDirtyAtMigrationStart(mon, mig, dom);
     mpMonitorPollOne(mon, mig);
 
  cleanup:
