@@ -439,15 +439,15 @@ mpDirtyRateMeasure(mpDirtyRate *dr, virDomainPtr dom)
     int ret = -1;
 
     if (!dr->conn) {
-        mpReportError("dirty rate: not connected to libvirt");
+        mpReportError("not connected to libvirt");
         return -1;
     }
     if (dr->unsupported) {
-        mpReportError("dirty rate: not supported by this host's libvirt or QEMU");
+        mpReportError("not supported by this host's libvirt or QEMU");
         return -1;
     }
     if (virDomainGetUUIDString(dom, uuid) < 0) {
-        mpReportError("dirty rate: domain without a UUID: %s", mpDirtyRateLibvirtError());
+        mpReportError("domain without a UUID: %s", mpDirtyRateLibvirtError());
         return -1;
     }
     if (mpDirtyRateFind(dr, uuid))
@@ -461,13 +461,12 @@ mpDirtyRateMeasure(mpDirtyRate *dr, virDomainPtr dom)
     virDomainRef(dom);
     job->dom = dom;
     if ((maxKiB = virDomainGetMaxMemory(dom)) == 0) {
-        mpReportError("dirty rate: cannot read the memory size of %s: %s", job->name,
-                      mpDirtyRateLibvirtError());
+        mpReportError("cannot read its memory size: %s", mpDirtyRateLibvirtError());
         goto cleanup;
     }
     job->m.memory_bytes = (unsigned long long)maxKiB * 1024;
     if ((job->timer = virEventAddTimeout(-1, mpDirtyJobTimer, job, NULL)) < 0) {
-        mpReportError("dirty rate: cannot add a timer to the event loop");
+        mpReportError("cannot add a timer to the event loop");
         goto cleanup;
     }
     if ((rc = mpDirtyJobStartWindow(job, &unsupported)) == 2) {
@@ -475,12 +474,8 @@ mpDirtyRateMeasure(mpDirtyRate *dr, virDomainPtr dom)
         goto cleanup;
     }
     if (rc < 0) {
-        char *msg = mpStrdup(mpGetLastErrorMessage());
-
         if (unsupported)
-            mpDirtyRateSayUnsupported(dr, msg);
-        mpReportError("dirty rate of %s: %s", job->name, msg);
-        free(msg);
+            mpDirtyRateSayUnsupported(dr, mpGetLastErrorMessage());
         goto cleanup;
     }
     mpGrow(&dr->jobs, &dr->ajobs, dr->njobs + 1, sizeof(job));

@@ -86,8 +86,8 @@ bool mpDirtyRateSupported(const mpDirtyRate *dr);
  * Starts measuring dom (referenced while measured). 0: started (the callback will come);
  * 1: dom is being measured already; 2: not started, a libvirt job (a migration) runs on
  * dom: libvirt 9 would hold the calc up to 30 s for the job's lock, so none is started
- * then (no error reported); -1 with an error: not started (no connection, unsupported,
- * or the first calc failed). The callback comes only after 0. A measurement whose
+ * then (no error reported); -1 with an error saying why dom is not measured (no
+ * connection, unsupported, or the first calc failed; the caller names the domain). The callback comes only after 0. A measurement whose
  * domain starts migrating between two windows ends with the windows measured so far.
  */
 int mpDirtyRateMeasure(mpDirtyRate *dr, virDomainPtr dom);

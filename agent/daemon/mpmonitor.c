@@ -955,7 +955,11 @@ mpMonitorDirtyMeasure(mpMonitor *mon, virDomainPtr dom, const char *why)
         return rc;  /* under way already, or a job runs; or said once by mpdirtyrate */
     e = mpMonitorDirtyEntry(mon, uuid, virDomainGetName(dom), true);
     if (!e->failing)
-        MP_WARN(uuid, "%s (%s)", mpGetLastErrorMessage(), why);
+        MP_WARN(uuid, "dirty rate of %s not measured: %s (%s)", e->name,
+                mpGetLastErrorMessage(), why);
+    else
+        MP_DEBUG(uuid, "dirty rate of %s not measured: %s (%s)", e->name,
+                 mpGetLastErrorMessage(), why);
     e->failing = true;
     return -1;
 }
