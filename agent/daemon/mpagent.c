@@ -672,7 +672,8 @@ mpAgentNew(mpConfig *cfg, const char *configPath)
             goto cleanup;
         }
     }
-    agent->monitor = mpMonitorNew(cfg, &agent->policy, &cb, agent);
+    if (!(agent->monitor = mpMonitorNew(cfg, &agent->policy, &cb, agent)))
+        goto cleanup;
     ret = agent;
     agent = NULL;
 

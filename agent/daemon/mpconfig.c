@@ -47,6 +47,9 @@ _Static_assert(offsetof(mpConfig, nbindKeys) == offsetof(mpConfig, bindKeys) + s
 _Static_assert(offsetof(mpConfig, nrecoveryAddresses) ==
                offsetof(mpConfig, recoveryAddresses) + sizeof(char **),
                "list count must follow the list");
+_Static_assert(offsetof(mpConfig, ndirtyWindowsText) ==
+               offsetof(mpConfig, dirtyWindowsText) + sizeof(char **),
+               "list count must follow the list");
 
 static const mpOption mpOptions[] = {
     { "DEFAULT", "host", MP_OPT_STRING, OFF(host), NULL, 0, 0,
@@ -148,6 +151,22 @@ static const mpOption mpOptions[] = {
       "host=address pairs, comma-separated: the migration address of a destination whose "
       "nova.conf sets [libvirt] live_migration_inbound_addr; other hosts are reached by "
       "their nova host name." },
+
+    { "dirtyrate", "enabled", MP_OPT_BOOL, OFF(dirtyEnabled), "true", 0, 0,
+      "Measure how fast guests dirty their memory (libvirt's virDomainStartDirtyRateCalc, "
+      "page-sampling mode; libvirt >= 7.2). No calc is started during a migration (libvirt "
+      "would hold it 30 s behind the migration's job): a migration is told the latest "
+      "measurement. Where libvirt or QEMU cannot measure, the agent says so once." },
+    { "dirtyrate", "interval_ms", MP_OPT_UINT, OFF(dirtyIntervalMs), "0", 0, 86400000,
+      "Measure every running guest this often; 0: never periodically. Cost of one "
+      "measurement (QEMU 7.2): the windows' length in wall time, 0-20 ms of libvirtd CPU "
+      "per window, no guest slowdown beyond noise; e.g. 300000 (5 min)." },
+    { "dirtyrate", "windows_s", MP_OPT_LIST, OFF(dirtyWindowsText), "1,4", 0, 0,
+      "Measurement windows in seconds (libvirt takes whole seconds, 1 to 60), strictly "
+      "increasing, at most 4, run one after the other: the short one gives the rate, the "
+      "long one the size of a saturated working set." },
+    { "dirtyrate", "margin_ms", MP_OPT_UINT, OFF(dirtyMarginMs), "200", 0, 10000,
+      "How long after a window's end its result is read." },
 };
 
 #define MP_NOPTIONS (sizeof(mpOptions) / sizeof(mpOptions[0]))
@@ -419,6 +438,41 @@ mpConfigCheckRecovery(const mpConfig *cfg, const char *name)
     return 0;
 }
 
+/* [dirtyrate] windows_s: whole seconds libvirt accepts, shortest first. */
+static int
+mpConfigCheckDirtyRate(mpConfig *cfg, const char *name)
+{
+    size_t i;
+
+    if (cfg->ndirtyWindowsText == 0 ||
+        cfg->ndirtyWindowsText > sizeof(cfg->dirtyWindowsS) / sizeof(cfg->dirtyWindowsS[0])) {
+        mpReportError("%s: [dirtyrate] windows_s: expected 1 to 4 windows, got %zu", name,
+                      cfg->ndirtyWindowsText);
+        return -1;
+    }
+    for (i = 0; i < cfg->ndirtyWindowsText; i++) {
+        const char *text = cfg->dirtyWindowsText[i];
+        char *end = NULL;
+        unsigned long v;
+
+        errno = 0;
+        v = strtoul(text, &end, 10);
+        if (errno || end == text || *end || text[0] == '-' || v < 1 || v > 60) {
+            mpReportError("%s: [dirtyrate] windows_s: '%.32s' is not a whole number of "
+                          "seconds from 1 to 60", name, text);
+            return -1;
+        }
+        if (i > 0 && v <= cfg->dirtyWindowsS[i - 1]) {
+            mpReportError("%s: [dirtyrate] windows_s: windows must be strictly increasing "
+                          "(%lu after %u)", name, v, cfg->dirtyWindowsS[i - 1]);
+            return -1;
+        }
+        cfg->dirtyWindowsS[i] = (unsigned)v;
+    }
+    cfg->ndirtyWindows = cfg->ndirtyWindowsText;
+    return 0;
+}
+
 /* Cross-option checks and derived values, once the whole file is read. */
 static int
 mpConfigFinish(mpConfig *cfg, const char *name)
@@ -465,7 +519,7 @@ mpConfigFinish(mpConfig *cfg, const char *name)
     /* what the settings say alone, until mpConfigResolveTransport reads nova.conf */
     cfg->quorum = cfg->queueTypeSetting == MP_CONFIG_QUEUE_QUORUM;
     cfg->durable = cfg->durableSetting == MP_CONFIG_DURABLE_TRUE || cfg->quorum;
-    if (mpConfigCheckRecovery(cfg, name) < 0)
+    if (mpConfigCheckRecovery(cfg, name) < 0 || mpConfigCheckDirtyRate(cfg, name) < 0)
         return -1;
     return 0;
 }

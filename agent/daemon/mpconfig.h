@@ -76,6 +76,15 @@ struct _mpConfig {
     char **recoveryAddresses;    /* "host=address": nova host name -> migration address */
     size_t nrecoveryAddresses;
 
+    /* [dirtyrate] */
+    bool dirtyEnabled;           /* measure guests' dirtying (libvirt's dirty-rate calc) */
+    unsigned dirtyIntervalMs;    /* every domain this often; 0: only at migration start */
+    char **dirtyWindowsText;     /* the windows as written, seconds */
+    size_t ndirtyWindowsText;
+    unsigned dirtyWindowsS[4];   /* parsed: 1-60 s each, strictly increasing */
+    size_t ndirtyWindows;
+    unsigned dirtyMarginMs;      /* wait past a window's end before reading its result */
+
     /* [policy]: kept as text, validated by the policy module (mpConfigPolicyPairs) */
     char **policyKeys;
     char **policyValues;

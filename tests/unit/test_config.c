@@ -282,6 +282,57 @@ START_TEST(test_config_password_file)
 }
 END_TEST
 
+START_TEST(test_config_dirtyrate)
+{
+    static const struct {
+        const char *windows;
+        const char *err;
+    } bad[] = {
+        { "0,4", "t.conf: [dirtyrate] windows_s: '0' is not a whole number of seconds from 1 "
+                 "to 60" },
+        { "1,61", "t.conf: [dirtyrate] windows_s: '61' is not a whole number of seconds from "
+                  "1 to 60" },
+        { "1,0.5", "t.conf: [dirtyrate] windows_s: '0.5' is not a whole number of seconds "
+                   "from 1 to 60" },
+        { "4,1", "t.conf: [dirtyrate] windows_s: windows must be strictly increasing (1 "
+                 "after 4)" },
+        { "2,2", "t.conf: [dirtyrate] windows_s: windows must be strictly increasing (2 "
+                 "after 2)" },
+        { "1,2,3,4,5", "t.conf: [dirtyrate] windows_s: expected 1 to 4 windows, got 5" },
+        { ",", "t.conf:2: [dirtyrate] windows_s: expected a comma-separated list, got ','" },
+    };
+    char text[256];
+    mpConfig *cfg;
+    size_t i;
+
+    cfg = mpConfigLoadString("t.conf", "", NULL, NULL);
+    ck_assert_ptr_nonnull(cfg);
+    ck_assert(cfg->dirtyEnabled);
+    ck_assert_uint_eq(cfg->dirtyIntervalMs, 0);
+    ck_assert_uint_eq(cfg->ndirtyWindows, 2);
+    ck_assert_uint_eq(cfg->dirtyWindowsS[0], 1);
+    ck_assert_uint_eq(cfg->dirtyWindowsS[1], 4);
+    ck_assert_uint_eq(cfg->dirtyMarginMs, 200);
+    mpConfigFree(cfg);
+
+    cfg = mpConfigLoadString("t.conf", "[dirtyrate]\nenabled = false\ninterval_ms = 300000\n"
+                             "windows_s = 1, 2,8\n", NULL, NULL);
+    ck_assert_ptr_nonnull(cfg);
+    ck_assert(!cfg->dirtyEnabled);
+    ck_assert_uint_eq(cfg->dirtyIntervalMs, 300000);
+    ck_assert_uint_eq(cfg->ndirtyWindows, 3);
+    ck_assert_uint_eq(cfg->dirtyWindowsS[2], 8);
+    mpConfigFree(cfg);
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(text, sizeof(text), "[dirtyrate]\nwindows_s = %s\n", bad[i].windows);
+        cfg = mpConfigLoadString("t.conf", text, NULL, NULL);
+        ck_assert_msg(cfg == NULL, "accepted windows_s = %s", bad[i].windows);
+        ck_assert_str_eq(mpGetLastErrorMessage(), bad[i].err);
+    }
+}
+END_TEST
+
 START_TEST(test_config_describe)
 {
     char *doc = mpConfigDescribe();
@@ -305,6 +356,7 @@ config_suite(void)
     tcase_add_test(tc, test_config_nova_transport);
     tcase_add_test(tc, test_config_queue_resolution);
     tcase_add_test(tc, test_config_password_file);
+    tcase_add_test(tc, test_config_dirtyrate);
     tcase_add_test(tc, test_config_describe);
     suite_add_tcase(s, tc);
     return s;
