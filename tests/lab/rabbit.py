@@ -297,6 +297,9 @@ class Rabbit:
                                     password='guest', connect_timeout=1)
                 c.connect()
                 c.close()
+                # RabbitMQ 4 opens its TLS listener a moment after the plain one
+                if self.tls and not _port_open(self.tls_port):
+                    raise RabbitError('TLS listener on %d not open yet' % self.tls_port)
                 if self.pid is None:
                     self.pid = self._read_pid()
                 return
