@@ -72,7 +72,7 @@ FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS   := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
 
 .PHONY: all agent asan-agent python unit fuzz-build fuzz-short fuzz deps deps-build check demo \
-	demo-manual bench install clean lab-down print-deb-packages print-version
+	demo-manual bench install clean lab-down print-deb-packages print-version deb
 
 all: agent python
 
@@ -225,3 +225,9 @@ print-deb-packages:
 
 print-version:
 	@echo $(VERSION)
+
+# The Debian packages (debian/README.source): migpilot-agent and python3-migpilot in ..
+# (Debian's tools on PATH only: a private python3 first on PATH would build for itself)
+deb: deps-build
+	DEBIAN_FRONTEND=noninteractive apt-get build-dep -y -q ./
+	env PATH=/usr/sbin:/usr/bin:/sbin:/bin dpkg-buildpackage -b -us -uc

@@ -12,8 +12,8 @@ the committed tree, then what a new user types, in order:
   migpilot-agent --version, import _migpilot, migpilot --help (from the tree)
   make install DESTDIR=...      and the installed agent and CLI
   make deps                     every package the tests, the lab and the demo need
-  dpkg-buildpackage -b          the .debs, installed with apt; --check-config and the CLI
-                                run from the installed files
+  make deb                      the .debs (dpkg-buildpackage -b), installed with apt; the
+                                agent's --check-config and the CLI run from the installed files
 
 and, in a second fresh root, the same first command with the build packages cut short:
 it must fail and name what is missing (the test would catch a missing install step).
@@ -91,11 +91,21 @@ class Fresh:
                     'print(\'imports ok\')"', 'imports ok')
 
     def debs(self):
-        self.sh('apt-get build-dep -y -q ./ && dpkg-buildpackage -b -us -uc')
+        self.sh('make deb')
         self.sh('apt-get install -y -q ../migpilot-agent_*.deb ../python3-migpilot_*.deb')
         self.expect('/usr/sbin/migpilot-agent --version', self.version())
+        # as installed, nova.conf names no broker: one line saying so, exit 78
+        rc = self.sh('/usr/sbin/migpilot-agent --check-config --config '
+                     '/etc/migpilot/migpilot.conf > /tmp/cc.out 2>&1', check=False)
+        with open(os.path.join(self.root, 'tmp', 'cc.out')) as f:
+            text = f.read()
+        if rc != 78 or 'transport_url' not in text or len(text.splitlines()) != 1:
+            raise AssertionError('--check-config without a broker: exit %d, %r' % (rc, text))
+        # a compute host's nova.conf names its broker: the installed config is then valid
+        self.sh("sed -i 's|^#transport_url = rabbit://$|transport_url = "
+                "rabbit://nova:secret@127.0.0.1:5672/|' /etc/nova/nova.conf")
         self.expect('/usr/sbin/migpilot-agent --check-config --config '
-                    '/etc/migpilot/migpilot.conf && echo config-ok', 'config-ok')
+                    '/etc/migpilot/migpilot.conf', 'configuration OK')
         self.expect('cd / && /usr/bin/migpilot --help', 'usage: migpilot')
         self.expect('cd / && /usr/bin/python3 -c "import _migpilot, nova_hooks; '
                     'print(_migpilot.__file__)"', '/usr/lib/python3/dist-packages/')
