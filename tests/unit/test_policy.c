@@ -929,7 +929,8 @@ START_TEST(test_config_defaults_and_keys)
     ck_assert_int_eq(cfg.mode, MP_POLICY_MODE_AUTO);
     ck_assert_uint_eq(cfg.min_pass, 2);
     ck_assert_uint_eq(cfg.deadline_ms, 0);
-    ck_assert_uint_eq(mpPolicyConfigKeyCount(), 9);
+    ck_assert_uint_eq(cfg.dirty_max_age_ms, 600000);
+    ck_assert_uint_eq(mpPolicyConfigKeyCount(), 10);
     for (i = 0; i < mpPolicyConfigKeyCount(); i++) {
         const char *name = mpPolicyConfigKeyName(i, &kind);
 
