@@ -29,6 +29,8 @@
  * (dirty-bitmap, dirty-ring) only gain from the margin. */
 #define MP_POLICY_DIRTY_SAMPLE_PAGES 512.0
 #define MP_POLICY_DIRTY_SIGMAS 3.0
+/* Two windows that found within this share of the same pages saw the same working set. */
+#define MP_POLICY_DIRTY_SAME 0.25
 /* QEMU reports whole MiB/s: the rounding a window's rate may carry. */
 #define MP_POLICY_DIRTY_QUANTUM MP_MIB
 /* Predicted passes beyond which a still-shrinking pre-copy counts as not converging. */
@@ -395,7 +397,6 @@ struct _mpPolicy {
     mpDirtyMeasurement dirty;
     unsigned long long dirty_fed_ms;    /* elapsed time of the last sample before it */
     bool dirty_said;            /* the fallback to the per-pass rules was announced */
-    bool dirty_inconclusive;    /* ... because the measured rate was only a floor */
 };
 
 mpPolicy *
@@ -737,7 +738,6 @@ mpPolicyDirtyJudge(const mpPolicy *policy, unsigned long long now_ms, mpPolicyDi
     double pages[MP_DIRTY_MAX_WINDOWS], sigma[MP_DIRTY_MAX_WINDOWS], secs[MP_DIRTY_MAX_WINDOWS];
     double ram, q = MP_POLICY_DIRTY_QUANTUM, k = MP_POLICY_DIRTY_SIGMAS, slack;
     size_t i, last;
-    bool long_unsaturated;
 
     why[0] = '\0';
     memset(g, 0, sizeof(*g));
@@ -797,15 +797,13 @@ mpPolicyDirtyJudge(const mpPolicy *policy, unsigned long long now_ms, mpPolicyDi
     }
     g->rate = pages[0] / secs[0];
     g->short_ms = (double)m->windows[0].window_ms;
-    /* The longest window still found the shortest one's rate: the working set is larger
-     * than what it saw, so only the RAM bounds it. */
-    long_unsaturated = pages[last] / secs[last] >= g->rate -
-        k * hypot(sigma[last] / secs[last], sigma[0] / secs[0]) - q;
-    g->wss = long_unsaturated || pages[last] > ram ? ram : pages[last];
+    /* What the longest window found. If it did not see the whole working set either, W
+     * is larger: the passes are then predicted short, never a needless switch (a rate
+     * above the send rate stalls for any W beyond rate x window > send rate x downtime). */
+    g->wss = pages[last] < ram ? pages[last] : ram;
     /* The shortest window found (about) the whole working set: the guest rewrites it
      * faster than that, so its rate is a floor. */
-    g->rate_lower_bound = !long_unsaturated &&
-        pages[0] >= pages[last] - k * hypot(sigma[0], sigma[last]) - q * secs[0];
+    g->rate_lower_bound = g->wss > 0 && pages[0] >= (1 - MP_POLICY_DIRTY_SAME) * g->wss;
     return MP_POLICY_DIRTY_USED;
 }
 
@@ -964,7 +962,9 @@ mpPolicyFire(mpPolicy *policy, bool permitted, mpPolicyRule rule, mpPolicyDecisi
  * After an inconclusive pass (the shortest window saturated: the rate only a floor), the
  * pass just sent measures the rate: R at the start of pass k was dirtied while pass k-1
  * was sent, so r >= R / its duration (and W >= R). With that floor, a prediction that the
- * passes stop shrinking switches at once, rather than after the tail's wait.
+ * passes stop shrinking switches at once, rather than after the tail's wait. R also holds
+ * what QEMU left unsent at the sync (up to the threshold), which would overstate the rate
+ * of a converging tail: only a pass that did not shrink is taken as evidence.
  */
 static void
 mpPolicyDirtyRefine(const mpPolicy *policy, const mpPolicySample *s, unsigned int k,
@@ -978,7 +978,8 @@ mpPolicyDirtyRefine(const mpPolicy *policy, const mpPolicySample *s, unsigned in
     double next, npasses, finish, ratio;
     char why[160];
 
-    if (!cur || !prev || !(R > thr) || !(bw > 0) || !(thr > 0))
+    if (!cur || !prev || !(R > thr) || !(bw > 0) || !(thr > 0) || !prev->remaining_known ||
+        R < (1 - policy->cfg.shrink_min) * prev->remaining_start)
         return;
     tprev = (cur->start_ms - prev->start_ms) / 1000.0;
     if (!(tprev > 0))
@@ -1011,9 +1012,11 @@ mpPolicyDirtyRefine(const mpPolicy *policy, const mpPolicySample *s, unsigned in
 }
 
 /*
- * Evaluates the start of pass k: the per-pass rules, then, up to the first pass at which
- * a switch is allowed, the measured prediction over them (or the announcement, once, that
- * the rules decide without it). Returns false when the evidence is not there yet.
+ * Evaluates the start of pass k: the per-pass rules, then the measured prediction over
+ * them. Up to the first pass at which a switch is allowed it decides (or the decision
+ * announces, once, that the rules decide without it); after that it only replaces the
+ * rho estimate of the samples, not what the passes did. Returns false when the evidence
+ * is not there yet.
  */
 static bool
 mpPolicyEvaluate(mpPolicy *policy, const mpPolicySample *s, unsigned int k,
@@ -1028,17 +1031,26 @@ mpPolicyEvaluate(mpPolicy *policy, const mpPolicySample *s, unsigned int k,
     if (!d->evaluated)
         return false;
     if (k > last) {
-        /* The dirty figures of the last measured pass carry over. */
-        if (ruled && d->rule == MP_POLICY_RULE_NONE && policy->dirty_inconclusive)
+        mpPolicyDecision m = *d;
+
+        /* What the passes did (remaining not shrinking, deadline) stands; the measurement
+         * replaces the estimate from the samples' rho. Without it, or after a fallback,
+         * the figures of the last measured pass carry over. */
+        if (!ruled ||
+            (d->rule != MP_POLICY_RULE_NONE && d->rule != MP_POLICY_RULE_NOT_CONVERGING))
+            return ruled;
+        if (mpPolicyDirtyEvaluate(policy, s, k, &m, why, sizeof(why))) {
+            *d = m;
+            return true;
+        }
+        if (m.dirty_status == MP_POLICY_DIRTY_INCONCLUSIVE && d->rule == MP_POLICY_RULE_NONE)
             mpPolicyDirtyRefine(policy, s, k, d);
-        return ruled;
+        return true;
     }
     if (mpPolicyDirtyEvaluate(policy, s, k, d, why, sizeof(why)))
         return true;
     if (!ruled)
         return false;   /* the rules lack evidence too: judged again at the next sample */
-    if (d->dirty_status == MP_POLICY_DIRTY_INCONCLUSIVE)
-        policy->dirty_inconclusive = true;
     if (d->dirty_status != MP_POLICY_DIRTY_USED && !policy->dirty_said) {
         policy->dirty_said = true;
         d->dirty_fallback = true;
