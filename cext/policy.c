@@ -425,8 +425,13 @@ mpPyDirtyFromDict(PyObject *dict, mpDirtyMeasurement *m)
             if (mpPyDirtyULL(name, value, &m->age_ms) < 0)
                 goto cleanup;
         } else if (strcmp(name, "windows") == 0) {
-            if (!(seq = PySequence_Fast(value, "dirty measurement: windows must be a list of"
-                                        " (window_ms, rate_mibs) pairs")))
+            if (!PyList_Check(value) && !PyTuple_Check(value)) {
+                PyErr_SetString(mpPyError, "dirty measurement: windows must be a list of"
+                                " (window_ms, rate_mibs) pairs");
+                goto cleanup;
+            }
+            Py_XDECREF(seq);
+            if (!(seq = PySequence_Fast(value, "windows")))
                 goto cleanup;
             have_windows = true;
         } else {
