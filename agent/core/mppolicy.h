@@ -28,8 +28,11 @@
  * saturated too, r is only a lower bound; if the prediction then depends on it, the
  * measurement is "inconclusive". Missing, stale (older than dirty_max_age_ms at the
  * decision), inconsistent or inconclusive measurements leave the decision to the rules
- * above, exactly as without a measurement, and the decision says so once. From the pass
- * after min_pass on, the per-pass rules judge what the passes really did.
+ * above, exactly as without a measurement, and the decision says so once. After min_pass
+ * what the passes really did ("remaining-not-shrinking", a deadline) stands; the measured
+ * prediction only replaces the rho estimate of the samples. After an inconclusive pass
+ * that did not shrink, its own duration gives the rate a floor (R / duration), which
+ * settles the question at the next pass. See docs/policy.md.
  */
 #pragma once
 
