@@ -708,10 +708,6 @@ typedef struct {
     double age_ms;
 } mpPolicyDirtyGuest;
 
-/*
- * Judges the measurement at elapsed time now_ms: MP_POLICY_DIRTY_USED and *g, or another
- * status with the reason in why.
- */
 /* Standard error (bytes) of the pages a window of a guest of ram bytes found dirty. */
 static double
 mpPolicyDirtySigma(double pages, double ram)
@@ -730,6 +726,10 @@ mpPolicyDirtySigma(double pages, double ram)
     return sqrt(x * (1 - share) + 1) * ram / n;
 }
 
+/*
+ * Judges the measurement at elapsed time now_ms: MP_POLICY_DIRTY_USED and *g, or another
+ * status with the reason in why.
+ */
 static mpPolicyDirtyStatus
 mpPolicyDirtyJudge(const mpPolicy *policy, unsigned long long now_ms, mpPolicyDirtyGuest *g,
                    char *why, size_t whylen)
@@ -861,8 +861,7 @@ mpPolicyDirtyEvaluate(const mpPolicy *policy, const mpPolicySample *s, unsigned 
     mpPolicyPrediction pred;
     double R = (double)d->remaining_start, bw = (double)d->bandwidth_bps;
     double thr = (double)d->threshold_bytes, now = (double)s->elapsed_ms;
-    double downtime_ms = thr / bw * 1000.0;
-    double next, npasses, finish, ratio, cost = R / bw * 1000.0;
+    double downtime_ms, next, npasses, finish, ratio, cost;
 
     d->dirty_status = mpPolicyDirtyJudge(policy, s->elapsed_ms, &g, why, whylen);
     d->dirty_wss_bytes = -1;
@@ -877,6 +876,8 @@ mpPolicyDirtyEvaluate(const mpPolicy *policy, const mpPolicySample *s, unsigned 
         return false;
     if (R <= thr)
         return false;       /* the rules' "fits in the downtime": QEMU completes now */
+    downtime_ms = thr / bw * 1000.0;
+    cost = R / bw * 1000.0;
 
     pred = mpPolicyDirtyPredict(g.wss, g.rate, R, bw, thr, cfg->rho_max, now, &next,
                                 &npasses, &finish, &ratio);
