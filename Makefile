@@ -22,14 +22,17 @@ SANITIZE   ?=
 SUFFIX     ?=
 FUZZ_SECONDS ?= 30
 
-# Everything the build, the tests, the lab and the demo need, from Debian 12.
-DEB_PACKAGES := \
-	build-essential pkg-config clang libclang-rt-14-dev llvm valgrind \
-	libvirt-dev librabbitmq-dev libjansson-dev libinih-dev check \
-	python3-dev python3-setuptools python3-pytest python3-pytest-timeout python3-libvirt python3-oslo.messaging python3-matplotlib \
+# What `make` needs to build (the agent, the extension, the unit tests), and everything the
+# tests, the lab, the demo and the benchmarks need besides; the same names on Debian 12 and 13.
+DEB_BUILD_PACKAGES := \
+	build-essential pkg-config libvirt-dev librabbitmq-dev libjansson-dev libinih-dev check \
+	python3-dev python3-setuptools python3-yaml
+DEB_PACKAGES := $(DEB_BUILD_PACKAGES) \
+	clang libclang-rt-dev llvm valgrind git debootstrap \
+	python3-pytest python3-pytest-timeout python3-libvirt python3-oslo.messaging python3-matplotlib \
 	qemu-system-x86 libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients \
 	busybox-static iproute2 socat cpio procps psmisc openssl rabbitmq-server \
-	python3-yaml python3-nova nova-common nova-api nova-conductor nova-scheduler \
+	python3-nova nova-common nova-api nova-conductor nova-scheduler \
 	python3-placement glance-api neutron-server python3-openstackclient qemu-utils \
 	python3-ceilometer ceilometer-agent-notification
 
@@ -45,10 +48,15 @@ endif
 
 CORE_PKGS   := jansson
 DAEMON_PKGS := libvirt librabbitmq jansson inih
-PKG_CFLAGS  := $(shell pkg-config --cflags $(DAEMON_PKGS) check 2>/dev/null)
-CORE_LIBS   := $(shell pkg-config --libs $(CORE_PKGS) 2>/dev/null) -lm
-DAEMON_LIBS := $(shell pkg-config --libs $(DAEMON_PKGS) 2>/dev/null) -lm
-CHECK_LIBS  := $(shell pkg-config --libs check 2>/dev/null)
+# Expanded on first use, not when the Makefile is read: on a new machine the libraries
+# arrive with `deps-build`, which every compile waits for (an order-only prerequisite), so
+# the first command already sees them. A library still missing then stops the build with
+# its name instead of a link error.
+mpPkgConfig = $(if $(shell pkg-config --exists $(2) 2>/dev/null && echo ok),$(shell pkg-config $(1) $(2)),$(error pkg-config cannot find $(2): run `make deps`))
+PKG_CFLAGS  = $(eval PKG_CFLAGS := $$(call mpPkgConfig,--cflags,$(DAEMON_PKGS) check))$(PKG_CFLAGS)
+CORE_LIBS   = $(eval CORE_LIBS := $$(call mpPkgConfig,--libs,$(CORE_PKGS)) -lm)$(CORE_LIBS)
+DAEMON_LIBS = $(eval DAEMON_LIBS := $$(call mpPkgConfig,--libs,$(DAEMON_PKGS)) -lm)$(DAEMON_LIBS)
+CHECK_LIBS  = $(eval CHECK_LIBS := $$(call mpPkgConfig,--libs,check))$(CHECK_LIBS)
 
 CORE_SRCS   := $(wildcard agent/core/*.c)
 CORE_OBJS   := $(patsubst %.c,$(BUILD)/%.o,$(CORE_SRCS))
@@ -63,14 +71,14 @@ UNIT_BINS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
 FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS   := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
 
-.PHONY: all agent asan-agent python unit fuzz-build fuzz-short fuzz deps check demo demo-manual bench install \
-	clean lab-down
+.PHONY: all agent asan-agent python unit fuzz-build fuzz-short fuzz deps deps-build check demo \
+	demo-manual bench install clean lab-down print-deb-packages print-version
 
 all: agent python
 
 agent: $(AGENT)
 
-$(BUILD)/%.o: %.c
+$(BUILD)/%.o: %.c | deps-build
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(SANFLAGS) -MMD -MP -c $< -o $@
 
@@ -86,28 +94,44 @@ $(AGENT): $(BUILD)/agent/daemon/main.o $(DAEMON_LIB) $(CORE_LIB)
 	$(CC) $(CFLAGS) $(SANFLAGS) -o $@ $^ $(DAEMON_LIBS)
 
 # The extension links the same core archive (built with -fPIC above). build_ext alone would
-# not relink when only the archive changed, hence a real target and --force.
-EXT_SO := _migpilot$(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))' 2>/dev/null)
-python: $(EXT_SO)
-$(EXT_SO): $(CORE_LIB) $(wildcard cext/*.c cext/*.h) agent/daemon/mpurl.c agent/daemon/mpamqpconn.c setup.py
-	MIGPILOT_CORE_LIB=$(CORE_LIB) $(PYTHON) setup.py -q build_ext --inplace --force
+# not relink when only the archive changed, hence a stamp and --force. (A stamp, not the .so's
+# name: that name comes from the interpreter, which a new machine gets only from deps-build.)
+PYEXT_STAMP := $(BUILD)/python-ext.stamp
+python: $(PYEXT_STAMP)
+$(PYEXT_STAMP): $(CORE_LIB) $(wildcard cext/*.c cext/*.h agent/daemon/*.h) \
+		agent/daemon/mpurl.c agent/daemon/mpamqpconn.c setup.py | deps-build
+	+MIGPILOT_CORE_LIB=$(CORE_LIB) $(PYTHON) setup.py -q build_ext --inplace --force
+	@touch $@
 
-$(BUILD)/tests/unit/%: tests/unit/%.c $(DAEMON_LIB) $(CORE_LIB) tests/unit/mptest.h
+$(BUILD)/tests/unit/%: tests/unit/%.c $(DAEMON_LIB) $(CORE_LIB) tests/unit/mptest.h | deps-build
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(SANFLAGS) \
 		-DMP_TEST_DATA_DIR='"$(CURDIR)/tests/data"' -Itests/unit \
 		-o $@ $< $(DAEMON_LIB) $(CORE_LIB) $(CHECK_LIBS) $(DAEMON_LIBS)
 
 # Runs every unit test binary; each writes libcheck's XML log for the summary.
-# CK_FORK=no keeps each test in-process so LeakSanitizer sees every allocation.
+# CK_FORK=no keeps each test in-process so LeakSanitizer sees every allocation, but it also
+# turns off libcheck's per-test timeouts: `timeout` bounds each binary instead (300 s, then
+# SIGKILL 10 s later). A binary that leaves no XML log, or one without a single <test>,
+# ran nothing: that fails too.
 unit: $(UNIT_BINS)
 	@mkdir -p $(RESULTS)
 	@rc=0; for t in $(UNIT_BINS); do \
-		CK_FORK=no MP_TEST_XML=$(RESULTS)/unit$(SUFFIX)-$$(basename $$t).xml $$t || rc=1; \
+		xml=$(RESULTS)/unit$(SUFFIX)-$$(basename $$t).xml; \
+		rm -f "$$xml"; \
+		CK_FORK=no MP_TEST_XML="$$xml" timeout --kill-after=10 300 $$t; st=$$?; \
+		if [ $$st -eq 124 ] || [ $$st -eq 137 ]; then \
+			echo "unit: $$t: still running after 300 s, killed"; rc=1; \
+		elif [ $$st -ne 0 ]; then \
+			rc=1; \
+		fi; \
+		if ! grep -qs '<test result=' "$$xml"; then \
+			echo "unit: $$t ran no test (no <test> in $$xml)"; rc=1; \
+		fi; \
 	done; exit $$rc
 
 # libFuzzer targets: the core and daemon sources compiled in with clang's sanitizers.
-build/fuzz/%: tests/fuzz/%.c $(CORE_SRCS) $(DAEMON_SRCS)
+build/fuzz/%: tests/fuzz/%.c $(CORE_SRCS) $(DAEMON_SRCS) | deps-build
 	@mkdir -p $(@D)
 	$(CLANG) -std=gnu11 $(filter -D%,$(BASE_CFLAGS)) -g -O1 \
 		-fsanitize=fuzzer,address,undefined -Iagent/core -Iagent/daemon $(PKG_CFLAGS) \
@@ -127,28 +151,44 @@ fuzz-short: $(FUZZ_BINS)
 fuzz: $(FUZZ_BINS)
 	tests/fuzz/run.sh 600 $(RESULTS) $(FUZZ_BINS)
 
-# Idempotent: installs only when something is missing; apt-get update first.
-deps:
-	@missing=$$(for p in $(DEB_PACKAGES); do \
+# Installs the Debian packages of a list that are missing (apt-get update first); says nothing
+# and installs nothing when all are present. NO_DEPS=1 skips it (packagers: debian/rules).
+define mpInstallPackages
+@[ -z "$(NO_DEPS)" ] || exit 0; \
+	missing=$$(for p in $(1); do \
 		dpkg-query -W -f='$${db:Status-Status}\n' $$p 2>/dev/null | grep -qx installed || echo $$p; \
 	done); \
-	if [ -z "$$missing" ]; then echo "deps: all Debian packages present"; exit 0; fi; \
+	[ -n "$$missing" ] || exit 0; \
 	echo "deps: installing:" $$missing; \
 	if [ "$$(id -u)" != 0 ]; then echo "deps: must run as root to install packages" >&2; exit 1; fi; \
 	apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-		--no-install-recommends $(DEB_PACKAGES)
+		--no-install-recommends $(1)
+endef
 
+# What the build needs: every compile waits for it, so `make` works as the first command.
+deps-build:
+	$(call mpInstallPackages,$(DEB_BUILD_PACKAGES))
+
+# Everything (build, tests, lab, demo, benchmarks).
+deps:
+	$(call mpInstallPackages,$(DEB_PACKAGES))
+
+# The targets below install first, then build in a new make that reads this file again with
+# the packages in place; the steps run in order also under -j.
 check: deps
 	tests/check.sh
 
-demo: deps all
+demo: deps
+	$(MAKE) all
 	$(PYTHON) tests/integration/demo.py
 
 # The lab alone, with a manual post-copy switch (no agent).
-demo-manual: deps all
+demo-manual: deps
+	$(MAKE) all
 	tests/lab/demo.sh
 
-bench: deps all
+bench: deps
+	$(MAKE) all
 	tests/bench/run.sh
 
 lab-down:
@@ -157,7 +197,7 @@ lab-down:
 install: all
 	install -D -m 0755 $(AGENT) $(DESTDIR)$(PREFIX)/sbin/migpilot-agent
 	install -D -m 0640 etc/migpilot/migpilot.conf $(DESTDIR)$(SYSCONFDIR)/migpilot/migpilot.conf
-	$(PYTHON) setup.py -q install --root=$(if $(DESTDIR),$(DESTDIR),/) --prefix=$(PREFIX) \
+	+$(PYTHON) setup.py -q install --root=$(if $(DESTDIR),$(DESTDIR),/) --prefix=$(PREFIX) \
 		--single-version-externally-managed
 	install -d $(DESTDIR)/lib/systemd/system
 	sed -e 's|/usr/sbin/migpilot-agent|$(PREFIX)/sbin/migpilot-agent|g' \
@@ -178,3 +218,10 @@ clean:
 	rm -rf build _migpilot*.so *.egg-info
 
 -include $(CORE_OBJS:.o=.d) $(DAEMON_OBJS:.o=.d) $(BUILD)/agent/daemon/main.d
+
+# For tests/stacks: the package list, as `make deps` installs it.
+print-deb-packages:
+	@echo $(DEB_PACKAGES)
+
+print-version:
+	@echo $(VERSION)

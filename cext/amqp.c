@@ -495,7 +495,7 @@ static PyTypeObject mpPyListenerType = {
               " auto-deleted queue (migpilot-listen.<random> unless named) bound to"
               " binding_keys on exchange, so it sees a copy of each message and takes none"
               " from other consumers. durable must match the exchange's flag (oslo's"
-              " amqp_durable_queues). TLS is used for amqps:// URLs or ssl=True, as the"
+              " amqp_durable_queues or rabbit_quorum_queue). TLS is used for amqps:// URLs or ssl=True, as the"
               " agent's [amqp] ssl* options: ssl_verify checks the broker's certificate"
               " (against ssl_ca_file, else the system's CAs) and host name. Raises _migpilot.Error for a bad URL and ConnectionError"
               " when no broker host takes the connection. Iterating yields get() results.",

@@ -6,7 +6,9 @@ Exit status: 0 all succeeded, 1 warnings only, 2 at least one failure, 255 the c
 not run (unreadable file).
 
 The files are read the way oslo.config reads them (INI; last value wins), with nova Zed's
-defaults for options they do not set, so nova itself need not be importable here.
+defaults for options they do not set, so nova itself need not be importable here; nova's
+libvirt driver is read as source, for the signatures of the methods migpilot's driver
+overrides.
 """
 import argparse
 import configparser
@@ -15,6 +17,8 @@ import os
 import sys
 
 import yaml
+
+from nova_hooks import novacompat
 
 SUCCESS, WARNING, FAILURE = 'Success', 'Warning', 'Failure'
 EXIT = {SUCCESS: 0, WARNING: 1, FAILURE: 2}
@@ -168,6 +172,37 @@ class Checker:
                      'compute_driver = %s is not libvirt: set compute_driver = %s '
                      '(or libvirt.LibvirtDriver)' % (driver or '(unset)', DRIVER_MODE))
 
+    def check_driver_signatures(self):
+        # nova's source, not nova imported: what migpilot's driver will find when nova
+        # loads it (nova_hooks.driver makes the same comparison then)
+        nova_dir = self.nova_package_dir or _nova_package_dir()
+        if not nova_dir:
+            self.add(WARNING, 'driver signatures', 'nova is not installed for %s: cannot '
+                     'compare its libvirt driver with what migpilot\'s driver expects'
+                     % sys.executable)
+            return
+        path = os.path.join(nova_dir, 'virt', 'libvirt', 'driver.py')
+        try:
+            found = novacompat.source_signatures(path)
+        except (OSError, SyntaxError, ValueError) as e:
+            self.add(WARNING, 'driver signatures', 'cannot read nova\'s libvirt driver: %s'
+                     % str(e).splitlines()[0])
+            return
+        diffs = novacompat.differences(found)
+        if not diffs:
+            self.add(SUCCESS, 'driver signatures',
+                     '%s has the methods migpilot\'s driver overrides (%s) with the '
+                     'parameters it expects' % (path, ', '.join(novacompat.EXPECTED)))
+        elif self.mode() == 'driver':
+            self.add(WARNING, 'driver signatures', novacompat.mismatch(found))
+        else:
+            self.add(SUCCESS, 'driver signatures',
+                     'migpilot\'s driver would behave like nova\'s stock libvirt driver on '
+                     'this nova (%s); not in use here (compute_driver = %s): the agent '
+                     'switches' % ('; '.join(diffs),
+                                   self.nova.get('DEFAULT', 'compute_driver', '') or
+                                   '(unset)'))
+
     def check_postcopy(self):
         if self.nova.bool('libvirt', 'live_migration_permit_post_copy', False):
             self.add(SUCCESS, 'post-copy permitted',
@@ -307,7 +342,9 @@ class Checker:
             return
         import _migpilot
         exchange = self.migpilot.get('amqp', 'exchange', 'nova')
-        durable = self.migpilot.bool('amqp', 'durable', False)
+        # nova's exchange as the agent declares it (durable = auto follows nova.conf)
+        from nova_hooks import cmd_listen
+        durable = cmd_listen.bus_settings(self.migpilot.path, self.nova.path)[2]
         try:
             listener = _migpilot.Listener(url, exchange=exchange, durable=durable)
         except (_migpilot.Error, OSError) as e:
@@ -348,7 +385,7 @@ class Checker:
             self.add(SUCCESS, 'Ceilometer meters', 'the %d meters are defined in %s'
                      % (len(METERS), ', '.join(sorted(set(found.values())))))
 
-    CHECKS = ('check_driver', 'check_postcopy', 'check_timeout_action', 'check_notifications',
+    CHECKS = ('check_driver', 'check_driver_signatures', 'check_postcopy', 'check_timeout_action', 'check_notifications',
               'check_userfaultfd', 'check_versions', 'check_bus', 'check_ceilometer')
 
     def run(self):

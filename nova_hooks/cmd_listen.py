@@ -42,13 +42,22 @@ def _conf_get(parser, section, key):
 
 def bus_settings(migpilot_conf=MIGPILOT_CONF, nova_conf=NOVA_CONF):
     """(transport_url or None, exchange, durable) as the agent would use them: migpilot.conf
-    [amqp], the URL falling back to nova.conf's [DEFAULT] transport_url."""
+    [amqp], the URL falling back to nova.conf's [DEFAULT] transport_url; durable (nova's
+    exchange) as [amqp] durable resolves it, auto following nova.conf's
+    [oslo_messaging_rabbit] amqp_durable_queues or rabbit_quorum_queue as oslo does."""
     conf = _read_conf(migpilot_conf)
     url = _conf_get(conf, 'amqp', 'transport_url')
     exchange = _conf_get(conf, 'amqp', 'exchange') or 'nova'
-    durable = (_conf_get(conf, 'amqp', 'durable') or 'false').lower() in ('1', 'true', 'yes', 'on')
+    nova = _read_conf(_conf_get(conf, 'amqp', 'nova_conf') or nova_conf)
+    durable = (_conf_get(conf, 'amqp', 'durable') or 'auto').lower()
+    if durable == 'auto':
+        quorum = (_conf_get(conf, 'amqp', 'queue_type') or 'auto').lower() == 'quorum'
+        durable = quorum or any(
+            _truth(_conf_get(nova, 'oslo_messaging_rabbit', key), False)
+            for key in ('amqp_durable_queues', 'rabbit_quorum_queue'))
+    else:
+        durable = _truth(durable, False)
     if not url:
-        nova = _read_conf(_conf_get(conf, 'amqp', 'nova_conf') or nova_conf)
         url = _conf_get(nova, 'DEFAULT', 'transport_url')
     return url, exchange, durable
 

@@ -73,7 +73,8 @@ migpilot_opts = [
              '(update_available_resource) in a native thread. Called from the eventlet '
              'hub while a migration is in flight, it was measured to freeze the whole '
              'source nova-compute for 60-90 s, delaying force-complete, nova\'s own '
-             'migration monitor and migpilot\'s switch.'),
+             'migration monitor and migpilot\'s switch. Only when nova runs under '
+             'eventlet: in nova\'s native-thread mode the call blocks only its own thread.'),
 ]
 
 

@@ -14,19 +14,33 @@ driver overrides two methods and calls the parent's.
 The second override keeps the switch on time: nova's periodic resource audit lists the
 host's PCI devices with a libvirt call made from the eventlet hub, and during an outgoing
 migration that call was measured to freeze the whole source nova-compute for 60-90 s
-(monitor loop, force-complete and this policy included). It now runs in a native thread.
+(monitor loop, force-complete and this policy included). It now runs in a native thread
+(eventlet's tpool) when nova runs under eventlet; under native threads (nova's threading
+mode, available from 2025.2, nova-compute's default after 2026.1) the call blocks only its
+own thread and runs as is.
+
+Both overrides are private methods of nova, whose parameters change between releases (nova
+2026.1 renamed the monitor's `finish_event` to `future`). So when the class is created, the
+parent's signatures are compared with the ones the driver was written for
+(nova_hooks.novacompat.EXPECTED: nova Zed to 2025.1). On any difference the driver logs one
+warning saying which, and then behaves exactly like nova's stock driver: each override calls
+the parent with the caller's arguments, and nothing else; the migpilot agent can still
+switch. `migpilot check` makes the same comparison.
 """
+import sys
+
 import libvirt
-from eventlet import tpool
 from oslo_log import log as logging
 
-import nova.conf
 from nova.compute import power_state
+import nova.conf
+from nova import utils as nova_utils
 from nova.virt.libvirt import driver as libvirt_driver
 from nova.virt.libvirt import guest as libvirt_guest
 
 import _migpilot
 from nova_hooks import conf as mp_conf
+from nova_hooks import novacompat
 
 CONF = nova.conf.CONF
 mp_conf.register_opts(CONF)
@@ -161,8 +175,44 @@ class _JobStatsTap:
         return getattr(self._tap_domain, name)
 
 
-class LibvirtDriver(libvirt_driver.LibvirtDriver):
-    """nova.virt.libvirt.LibvirtDriver + migpilot's switch policy."""
+def _eventlet_tpool():
+    """eventlet's tpool when nova runs under eventlet (its hub runs every green thread on
+    one native thread, so a blocking C call stops them all), None under native threads."""
+    threading_mode = getattr(nova_utils, 'concurrency_mode_threading', None)
+    if threading_mode is not None:
+        # nova 2025.2 and later choose at start (monkey_patch.patch()); in threading mode
+        # they even refuse to import eventlet
+        if threading_mode():
+            return None
+    else:
+        # earlier nova monkey-patches every service it starts (nova/monkey_patch.py; all
+        # but thread with the remote debugger) unless OS_NOVA_DISABLE_EVENTLET_PATCHING
+        patcher = sys.modules.get('eventlet.patcher')
+        if patcher is None or not (patcher.is_monkey_patched('thread') or
+                                   patcher.is_monkey_patched('socket')):
+            return None
+    from eventlet import tpool
+    return tpool
+
+
+class LibvirtDriverHooks:
+    """migpilot's overrides of nova's LibvirtDriver, to be mixed in before it.
+
+    Each class made with it compares, when created, the signatures of the methods it
+    overrides with the parent's (novacompat); `_migpilot_stock` is then None (they match,
+    the hooks work) or the line logged (they differ, the overrides only call the parent).
+    """
+
+    _migpilot_stock = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # what the overrides' super() calls reach: the class after this one in cls's MRO
+        parent = super(LibvirtDriverHooks, cls)
+        found = novacompat.class_signatures(lambda name: getattr(parent, name, None))
+        cls._migpilot_stock = novacompat.mismatch(found)
+        if cls._migpilot_stock:
+            LOG.warning('migpilot: %s', cls._migpilot_stock)
 
     def _migpilot_pilot(self, instance, guest, migrate_data):
         mode = CONF.migpilot.mode
@@ -188,29 +238,39 @@ class LibvirtDriver(libvirt_driver.LibvirtDriver):
                       'migration: %s', e, instance=instance)
             return None
 
-    def _live_migration_monitor(self, context, instance, guest, dest, post_method,
-                                recover_method, block_migration, migrate_data,
-                                finish_event, disk_paths):
-        pilot = self._migpilot_pilot(instance, guest, migrate_data)
+    def _live_migration_monitor(self, *args, **kwargs):
+        if self._migpilot_stock:
+            return super()._live_migration_monitor(*args, **kwargs)
+        # the parent's parameters are the expected ones: take them by name, pass them so
+        call = novacompat.expected_signature('_live_migration_monitor').bind(
+            *args, **kwargs).arguments
+        instance, dest = call['instance'], call['dest']
+        pilot = self._migpilot_pilot(instance, call['guest'], call['migrate_data'])
         if pilot is not None:
             # nova's loop keeps doing everything; its job-info polls now pass the tap
-            guest = libvirt_guest.Guest(_JobStatsTap(guest._domain, pilot))
+            call['guest'] = libvirt_guest.Guest(_JobStatsTap(call['guest']._domain, pilot))
             LOG.info('migpilot: watching live migration to %s (mode %s, post-copy %s)',
                      dest, CONF.migpilot.mode,
                      'permitted' if pilot.postcopy_enabled else 'not permitted',
                      instance=instance)
         try:
-            return super()._live_migration_monitor(
-                context, instance, guest, dest, post_method, recover_method,
-                block_migration, migrate_data, finish_event, disk_paths)
+            return super()._live_migration_monitor(**call)
         finally:
             if pilot is not None:
                 LOG.info('migpilot: live migration monitoring ended: %s', pilot.summary(),
                          instance=instance)
 
-    def _get_pci_passthrough_devices(self):
-        if not CONF.migpilot.resource_audit_in_thread:
-            return super()._get_pci_passthrough_devices()
+    def _get_pci_passthrough_devices(self, *args, **kwargs):
+        listing = super()._get_pci_passthrough_devices
+        if self._migpilot_stock or not CONF.migpilot.resource_audit_in_thread:
+            return listing(*args, **kwargs)
+        tpool = _eventlet_tpool()
+        if tpool is None:
+            return listing(*args, **kwargs)
         # node-device objects are not wrapped by nova's tpool proxy: run the whole
         # listing in a native thread so the hub (and every migration monitor) keeps going
-        return tpool.execute(super()._get_pci_passthrough_devices)
+        return tpool.execute(listing, *args, **kwargs)
+
+
+class LibvirtDriver(LibvirtDriverHooks, libvirt_driver.LibvirtDriver):
+    """nova.virt.libvirt.LibvirtDriver + migpilot's switch policy."""

@@ -1,7 +1,11 @@
 #!/bin/bash
 # Runs every suite of `make check`, carrying on past a failing one so that the summary
 # shows everything, then sums the results up (tests/summary.py) and fails if any suite
-# failed, produced no result, or ran no test.
+# failed, produced no result, or ran no test, or if any step failed.
+#
+# Stacks: the suites run on this machine (Debian 12), then the fresh-machine test
+# (tests/stacks/fresh.py) and the same suites again in a Debian 13 root
+# (tests/stacks/stack.py), whose check.sh runs with MIGPILOT_STACK=debian13.
 set -u
 cd "$(dirname "$0")/.."
 PY=/usr/bin/python3
@@ -20,6 +24,7 @@ step() {
     else
         echo "=== $name: FAILED ($((SECONDS - start)) s)"
         failed_steps+=("$name")
+        echo "$name" >> "$RESULTS/failed-steps.txt"
     fi
 }
 
@@ -58,6 +63,8 @@ lab_down() {
     $PY -m tests.lab.labctl down >/dev/null || $PY -m tests.lab.labctl down
 }
 
+STACK=${MIGPILOT_STACK:-}
+
 step build make -s all
 step unit make -s unit RESULTS="$RESULTS"
 step unit-asan make -s BUILD=build/asan SANITIZE=1 SUFFIX=-asan unit RESULTS="$RESULTS"
@@ -66,18 +73,20 @@ step lab pytest_suite lab tests/lab
 lab_down
 step integration pytest_suite integration tests/integration
 lab_down
+if [ -n "$STACK" ]; then
+    # another release's root (tests/stacks/stack.py): its own suites, summed by the host
+    exit $(( ${#failed_steps[@]} > 0 ))
+fi
 step asan-agent make -s asan-agent
 step agent-asan agent_asan_suite
 lab_down
 step agent-valgrind agent_valgrind_suite
 lab_down
 step fuzz make -s fuzz-short RESULTS="$RESULTS"
+step fresh $PY -m tests.stacks.fresh --junit "$RESULTS/fresh.xml"
+step debian13 $PY -m tests.stacks.stack --suite trixie --name debian13 \
+    --results "$RESULTS/debian13"
 
-$PY tests/summary.py "$RESULTS" \
-    --expect unit,unit-asan,python,lab,integration,agent-asan,agent-valgrind,fuzz
-rc=$?
-if [ ${#failed_steps[@]} -gt 0 ]; then
-    echo "failed steps: ${failed_steps[*]}"
-    rc=1
-fi
-exit $rc
+$PY tests/summary.py "$RESULTS" --stack debian12 \
+    --expect unit,unit-asan,python,lab,integration,agent-asan,agent-valgrind,fuzz,fresh \
+    --sub debian13:unit,unit-asan,python,lab,integration

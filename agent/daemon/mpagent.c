@@ -672,7 +672,8 @@ mpAgentNew(mpConfig *cfg, const char *configPath)
             goto cleanup;
         }
     }
-    agent->monitor = mpMonitorNew(cfg, &agent->policy, &cb, agent);
+    if (!(agent->monitor = mpMonitorNew(cfg, &agent->policy, &cb, agent)))
+        goto cleanup;
     ret = agent;
     agent = NULL;
 
@@ -710,6 +711,9 @@ mpAgentRun(mpAgent *agent)
     MP_INFO(NULL, "migpilot-agent %s starting: host %s, libvirt %s, exchange %s, queue %s, "
             "policy %s", MP_VERSION, agent->cfg->host, agent->cfg->libvirtUri,
             agent->cfg->exchange, agent->cfg->queue, mpPolicyModeToString(agent->policy.mode));
+    MP_INFO(NULL, "amqp: queue %s: %s", agent->cfg->queue,
+            agent->cfg->queueDecision ? agent->cfg->queueDecision :
+            agent->cfg->quorum ? "quorum" : "classic");
     if (mpAmqpStart(agent->amqp) < 0 || mpMonitorStart(agent->monitor) < 0)
         return -1;
     while (!agent->quit) {

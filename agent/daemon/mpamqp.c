@@ -1,7 +1,6 @@
 /*
  * mpamqp.c: the agent's link to nova's bus
  */
-#include <amqp.h>
 #include <libvirt/libvirt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,7 @@
 #include "mpamqpconn.h"
 #include "mperror.h"
 #include "mplog.h"
+#include "mprabbitmq.h"
 #include "mpurl.h"
 
 #define MP_AMQP_CHANNEL MP_AMQP_CONN_CHANNEL
@@ -21,8 +21,9 @@
  * so the broker's window never runs dry while a batch is being read) */
 #define MP_AMQP_PREFETCH 400
 #define MP_AMQP_ACK_BATCH (MP_AMQP_PREFETCH / 2)
-/* Bound the agent's own queue: it is not auto-deleted, so that messages survive a short
- * restart, but a host whose agent is gone for good must not grow it forever. */
+/* Bound the agent's own queue, classic or quorum: it is not auto-deleted, so that messages
+ * survive a short restart, but a host whose agent is gone for good must not grow it
+ * forever, nor keep it (x-expires counts from the last consumer). */
 #define MP_AMQP_QUEUE_EXPIRES_MS 3600000
 #define MP_AMQP_QUEUE_MAX_LENGTH 10000
 
@@ -112,9 +113,11 @@ mpAmqpSetupConsumer(mpAmqp *amqp, amqp_connection_state_t conn)
         .exchange = cfg->exchange,
         .bindKeys = (const char *const *)cfg->bindKeys,
         .nbindKeys = cfg->nbindKeys,
-        .durable = cfg->durable,
+        /* a quorum queue is durable, never exclusive nor auto-deleted */
+        .durable = cfg->durable || cfg->quorum,
         .exclusive = false,
         .autoDelete = false,
+        .queueType = cfg->quorum ? "quorum" : NULL,
         .expiresMs = MP_AMQP_QUEUE_EXPIRES_MS,
         .maxLength = MP_AMQP_QUEUE_MAX_LENGTH,
         .prefetch = MP_AMQP_PREFETCH,

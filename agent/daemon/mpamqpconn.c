@@ -1,8 +1,6 @@
 /*
  * mpamqpconn.c: synchronous rabbitmq-c connection steps (see mpamqpconn.h)
  */
-#include <amqp_ssl_socket.h>
-#include <amqp_tcp_socket.h>
 #include <time.h>
 
 #include "mpamqpconn.h"
@@ -105,10 +103,16 @@ mpAmqpConnOpen(const mpAmqpConnParams *p)
 int
 mpAmqpConnSetupConsumer(amqp_connection_state_t conn, const mpAmqpConsumerParams *p)
 {
-    amqp_table_entry_t args[2];
+    amqp_table_entry_t args[3];
     amqp_table_t table = { 0, args };
     size_t i;
 
+    if (p->queueType) {
+        args[table.num_entries].key = amqp_cstring_bytes("x-queue-type");
+        args[table.num_entries].value.kind = AMQP_FIELD_KIND_UTF8;
+        args[table.num_entries].value.value.bytes = amqp_cstring_bytes(p->queueType);
+        table.num_entries++;
+    }
     if (p->expiresMs > 0) {
         args[table.num_entries].key = amqp_cstring_bytes("x-expires");
         args[table.num_entries].value.kind = AMQP_FIELD_KIND_I32;

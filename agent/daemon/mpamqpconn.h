@@ -7,7 +7,7 @@
  */
 #pragma once
 
-#include <amqp.h>
+#include "mprabbitmq.h"
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -42,6 +42,7 @@ struct _mpAmqpConsumerParams {
     bool durable;
     bool exclusive;
     bool autoDelete;
+    const char *queueType;      /* x-queue-type ("quorum"); NULL: the broker's default */
     int32_t expiresMs;          /* x-expires; 0: none */
     int32_t maxLength;          /* x-max-length; 0: none */
     uint16_t prefetch;          /* basic.qos prefetch count; 0: unlimited */

@@ -24,6 +24,8 @@ typedef enum {
     MP_OPT_SIZE,      /* size_t with bounds */
     MP_OPT_LOGLEVEL,
     MP_OPT_LIST,      /* comma-separated strings */
+    MP_OPT_QUEUE_TYPE, /* auto, classic or quorum (mpConfigQueueType) */
+    MP_OPT_DURABLE,   /* auto or a boolean (mpConfigDurable) */
 } mpOptType;
 
 typedef struct {
@@ -44,6 +46,9 @@ _Static_assert(offsetof(mpConfig, nbindKeys) == offsetof(mpConfig, bindKeys) + s
                "list count must follow the list");
 _Static_assert(offsetof(mpConfig, nrecoveryAddresses) ==
                offsetof(mpConfig, recoveryAddresses) + sizeof(char **),
+               "list count must follow the list");
+_Static_assert(offsetof(mpConfig, ndirtyWindowsText) ==
+               offsetof(mpConfig, dirtyWindowsText) + sizeof(char **),
                "list count must follow the list");
 
 static const mpOption mpOptions[] = {
@@ -75,8 +80,18 @@ static const mpOption mpOptions[] = {
       "Routing keys of nova's notifications that the agent's own queue is bound to." },
     { "amqp", "queue", MP_OPT_STRING, OFF(queue), NULL, 0, 0,
       "The agent's own queue (never one that Ceilometer reads); default migpilot.<host>." },
-    { "amqp", "durable", MP_OPT_BOOL, OFF(durable), "false", 0, 0,
-      "Declare exchange and queue durable: must match nova's amqp_durable_queues." },
+    { "amqp", "queue_type", MP_OPT_QUEUE_TYPE, OFF(queueTypeSetting), "auto", 0, 0,
+      "Type of the agent's own queue: classic, quorum (durable, replicated, declared with "
+      "x-queue-type = quorum), or auto: quorum when nova_conf sets [oslo_messaging_rabbit] "
+      "rabbit_quorum_queue = true, classic otherwise. Either type is deleted by the broker "
+      "after 1 h without a consumer (x-expires) and keeps at most 10000 messages "
+      "(x-max-length), so a host whose agent is gone leaves nothing behind. An existing "
+      "queue of the other type must be deleted first (rabbitmqctl delete_queue)." },
+    { "amqp", "durable", MP_OPT_DURABLE, OFF(durableSetting), "auto", 0, 0,
+      "Declare nova's exchange and a classic queue durable: must match the site's. auto: "
+      "as oslo.messaging does, durable when nova_conf sets [oslo_messaging_rabbit] "
+      "amqp_durable_queues or rabbit_quorum_queue to true (or queue_type is quorum). "
+      "false with a quorum queue is an error." },
     { "amqp", "max_message_bytes", MP_OPT_SIZE, OFF(maxMessageBytes), "1048576",
       1024, 64ULL * 1024 * 1024,
       "Larger bus messages are rejected (acked, counted, logged)." },
@@ -136,6 +151,22 @@ static const mpOption mpOptions[] = {
       "host=address pairs, comma-separated: the migration address of a destination whose "
       "nova.conf sets [libvirt] live_migration_inbound_addr; other hosts are reached by "
       "their nova host name." },
+
+    { "dirtyrate", "enabled", MP_OPT_BOOL, OFF(dirtyEnabled), "true", 0, 0,
+      "Measure how fast guests dirty their memory (libvirt's virDomainStartDirtyRateCalc, "
+      "page-sampling mode; libvirt >= 7.2). No calc is started during a migration (libvirt "
+      "would hold it 30 s behind the migration's job): a migration is told the latest "
+      "measurement. Where libvirt or QEMU cannot measure, the agent says so once." },
+    { "dirtyrate", "interval_ms", MP_OPT_UINT, OFF(dirtyIntervalMs), "0", 0, 86400000,
+      "Measure every running guest this often; 0: never periodically. Cost of one "
+      "measurement (QEMU 7.2): the windows' length in wall time, 0-20 ms of libvirtd CPU "
+      "per window, no guest slowdown beyond noise; e.g. 300000 (5 min)." },
+    { "dirtyrate", "windows_s", MP_OPT_LIST, OFF(dirtyWindowsText), "1,4", 0, 0,
+      "Measurement windows in seconds (libvirt takes whole seconds, 1 to 60), strictly "
+      "increasing, at most 4, run one after the other: the short one gives the rate, the "
+      "long one the size of a saturated working set." },
+    { "dirtyrate", "margin_ms", MP_OPT_UINT, OFF(dirtyMarginMs), "200", 0, 10000,
+      "How long after a window's end its result is read." },
 };
 
 #define MP_NOPTIONS (sizeof(mpOptions) / sizeof(mpOptions[0]))
@@ -160,8 +191,9 @@ mpConfigFreeList(char ***list, size_t *n)
     *n = 0;
 }
 
+/* 0 and *out set when value is a boolean (as oslo.config spells them), -1 otherwise. */
 static int
-mpConfigParseBool(const char *value, bool *out)
+mpConfigMatchBool(const char *value, bool *out)
 {
     static const char *const truths[] = { "true", "yes", "on", "1" };
     static const char *const lies[] = { "false", "no", "off", "0" };
@@ -177,8 +209,17 @@ mpConfigParseBool(const char *value, bool *out)
             return 0;
         }
     }
-    mpReportError("expected true or false, got '%.64s'", value);
     return -1;
+}
+
+static int
+mpConfigParseBool(const char *value, bool *out)
+{
+    if (mpConfigMatchBool(value, out) < 0) {
+        mpReportError("expected true or false, got '%.64s'", value);
+        return -1;
+    }
+    return 0;
 }
 
 static int
@@ -235,6 +276,32 @@ mpConfigSetOption(mpConfig *cfg, const mpOption *opt, const char *value)
         }
         *(int *)field = level;
         return 0;
+    case MP_OPT_QUEUE_TYPE:
+        if (strcasecmp(value, "auto") == 0) {
+            *(int *)field = MP_CONFIG_QUEUE_AUTO;
+        } else if (strcasecmp(value, "classic") == 0) {
+            *(int *)field = MP_CONFIG_QUEUE_CLASSIC;
+        } else if (strcasecmp(value, "quorum") == 0) {
+            *(int *)field = MP_CONFIG_QUEUE_QUORUM;
+        } else {
+            mpReportError("expected auto, classic or quorum, got '%.64s'", value);
+            return -1;
+        }
+        return 0;
+    case MP_OPT_DURABLE: {
+        bool b;
+
+        if (strcasecmp(value, "auto") == 0) {
+            *(int *)field = MP_CONFIG_DURABLE_AUTO;
+            return 0;
+        }
+        if (mpConfigMatchBool(value, &b) < 0) {
+            mpReportError("expected auto, true or false, got '%.64s'", value);
+            return -1;
+        }
+        *(int *)field = b ? MP_CONFIG_DURABLE_TRUE : MP_CONFIG_DURABLE_FALSE;
+        return 0;
+    }
     case MP_OPT_LIST: {
         char ***list = (char ***)field;
         size_t *n = (size_t *)((char *)field + sizeof(char **));
@@ -371,6 +438,41 @@ mpConfigCheckRecovery(const mpConfig *cfg, const char *name)
     return 0;
 }
 
+/* [dirtyrate] windows_s: whole seconds libvirt accepts, shortest first. */
+static int
+mpConfigCheckDirtyRate(mpConfig *cfg, const char *name)
+{
+    size_t i;
+
+    if (cfg->ndirtyWindowsText == 0 ||
+        cfg->ndirtyWindowsText > sizeof(cfg->dirtyWindowsS) / sizeof(cfg->dirtyWindowsS[0])) {
+        mpReportError("%s: [dirtyrate] windows_s: expected 1 to 4 windows, got %zu", name,
+                      cfg->ndirtyWindowsText);
+        return -1;
+    }
+    for (i = 0; i < cfg->ndirtyWindowsText; i++) {
+        const char *text = cfg->dirtyWindowsText[i];
+        char *end = NULL;
+        unsigned long v;
+
+        errno = 0;
+        v = strtoul(text, &end, 10);
+        if (errno || end == text || *end || text[0] == '-' || v < 1 || v > 60) {
+            mpReportError("%s: [dirtyrate] windows_s: '%.32s' is not a whole number of "
+                          "seconds from 1 to 60", name, text);
+            return -1;
+        }
+        if (i > 0 && v <= cfg->dirtyWindowsS[i - 1]) {
+            mpReportError("%s: [dirtyrate] windows_s: windows must be strictly increasing "
+                          "(%lu after %u)", name, v, cfg->dirtyWindowsS[i - 1]);
+            return -1;
+        }
+        cfg->dirtyWindowsS[i] = (unsigned)v;
+    }
+    cfg->ndirtyWindows = cfg->ndirtyWindowsText;
+    return 0;
+}
+
 /* Cross-option checks and derived values, once the whole file is read. */
 static int
 mpConfigFinish(mpConfig *cfg, const char *name)
@@ -408,7 +510,16 @@ mpConfigFinish(mpConfig *cfg, const char *name)
         mpReportError("%s: [amqp] ssl_cert_file and ssl_key_file: set both or neither", name);
         return -1;
     }
-    if (mpConfigCheckRecovery(cfg, name) < 0)
+    if (cfg->queueTypeSetting == MP_CONFIG_QUEUE_QUORUM &&
+        cfg->durableSetting == MP_CONFIG_DURABLE_FALSE) {
+        mpReportError("%s: [amqp] durable: false, but queue_type is quorum (a quorum queue "
+                      "is durable, and so is the exchange oslo declares with it)", name);
+        return -1;
+    }
+    /* what the settings say alone, until mpConfigResolveTransport reads nova.conf */
+    cfg->quorum = cfg->queueTypeSetting == MP_CONFIG_QUEUE_QUORUM;
+    cfg->durable = cfg->durableSetting == MP_CONFIG_DURABLE_TRUE || cfg->quorum;
+    if (mpConfigCheckRecovery(cfg, name) < 0 || mpConfigCheckDirtyRate(cfg, name) < 0)
         return -1;
     return 0;
 }
@@ -502,31 +613,111 @@ mpConfigFree(mpConfig *cfg)
     }
     free(cfg->policyKeys);
     free(cfg->policyValues);
+    free(cfg->queueDecision);
     free(cfg);
 }
 
 /* nova.conf: the notification bus is [oslo_messaging_notifications] transport_url,
- * falling back to [DEFAULT] transport_url, as oslo.messaging does. */
+ * falling back to [DEFAULT] transport_url, as oslo.messaging does; the queue options of
+ * [oslo_messaging_rabbit] as its rabbit driver reads them (the last setting wins). */
 typedef struct {
     char *defaultUrl;
     char *notificationsUrl;
-} mpNovaTransport;
+    char *quorumQueue;        /* rabbit_quorum_queue as written, NULL: unset */
+    char *durableQueues;      /* amqp_durable_queues */
+} mpNovaConf;
+
+static void
+mpNovaConfSet(char **field, const char *value)
+{
+    free(*field);
+    *field = mpStrdup(value);
+}
 
 static int
 mpNovaConfHandler(void *user, const char *section, const char *name, const char *value)
 {
-    mpNovaTransport *nt = user;
+    mpNovaConf *nc = user;
 
+    if (strcmp(section, "oslo_messaging_rabbit") == 0) {
+        if (strcmp(name, "rabbit_quorum_queue") == 0)
+            mpNovaConfSet(&nc->quorumQueue, value);
+        else if (strcmp(name, "amqp_durable_queues") == 0)
+            mpNovaConfSet(&nc->durableQueues, value);
+        return 1;
+    }
     if (strcmp(name, "transport_url") != 0 || !*value)
         return 1;
-    if (strcmp(section, "DEFAULT") == 0) {
-        free(nt->defaultUrl);
-        nt->defaultUrl = mpStrdup(value);
-    } else if (strcmp(section, "oslo_messaging_notifications") == 0) {
-        free(nt->notificationsUrl);
-        nt->notificationsUrl = mpStrdup(value);
-    }
+    if (strcmp(section, "DEFAULT") == 0)
+        mpNovaConfSet(&nc->defaultUrl, value);
+    else if (strcmp(section, "oslo_messaging_notifications") == 0)
+        mpNovaConfSet(&nc->notificationsUrl, value);
     return 1;
+}
+
+/* One of nova.conf's booleans; unset or empty is oslo's default, false. */
+static int
+mpNovaConfBool(const mpConfig *cfg, const char *key, const char *value, bool *out)
+{
+    *out = false;
+    if (!value || !*value)
+        return 0;
+    if (mpConfigMatchBool(value, out) < 0) {
+        mpReportError("%s: [oslo_messaging_rabbit] %s: expected true or false, got '%.64s'",
+                      cfg->novaConf, key, value);
+        return -1;
+    }
+    return 0;
+}
+
+/* queue_type and durable: explicit settings win, auto follows nova.conf as oslo does
+ * (its Connection.durable is amqp_durable_queues or rabbit_quorum_queue). */
+static int
+mpConfigResolveQueue(mpConfig *cfg, const mpNovaConf *nc, bool novaRead)
+{
+    bool novaQuorum = false;
+    bool novaDurable = false;
+    const char *typeWhy;
+    const char *durableWhy;
+
+    if (novaRead &&
+        (mpNovaConfBool(cfg, "rabbit_quorum_queue", nc->quorumQueue, &novaQuorum) < 0 ||
+         mpNovaConfBool(cfg, "amqp_durable_queues", nc->durableQueues, &novaDurable) < 0))
+        return -1;
+
+    if (cfg->queueTypeSetting == MP_CONFIG_QUEUE_AUTO) {
+        cfg->quorum = novaQuorum;
+        typeWhy = !novaRead ? "queue_type = auto, nova_conf unreadable" :
+            novaQuorum ? "queue_type = auto, nova_conf rabbit_quorum_queue = true" :
+            "queue_type = auto, nova_conf sets no rabbit_quorum_queue = true";
+    } else {
+        cfg->quorum = cfg->queueTypeSetting == MP_CONFIG_QUEUE_QUORUM;
+        typeWhy = "queue_type set";
+    }
+
+    if (cfg->durableSetting == MP_CONFIG_DURABLE_AUTO) {
+        cfg->durable = novaDurable || novaQuorum || cfg->quorum;
+        durableWhy = cfg->quorum && !novaDurable && !novaQuorum ? "quorum queue" :
+            !novaRead ? "durable = auto, nova_conf unreadable" :
+            novaQuorum ? "nova_conf rabbit_quorum_queue = true" :
+            novaDurable ? "nova_conf amqp_durable_queues = true" :
+            "durable = auto, nova_conf sets neither amqp_durable_queues nor "
+            "rabbit_quorum_queue";
+    } else {
+        cfg->durable = cfg->durableSetting == MP_CONFIG_DURABLE_TRUE;
+        durableWhy = "durable set";
+        if (cfg->quorum && !cfg->durable) {
+            mpReportError("[amqp] durable: false, but %s sets [oslo_messaging_rabbit] "
+                          "rabbit_quorum_queue = true (a quorum queue is durable, and so is "
+                          "the exchange oslo declares with it)", cfg->novaConf);
+            return -1;
+        }
+    }
+    free(cfg->queueDecision);
+    cfg->queueDecision = mpAsprintf("%s queue (%s), exchange and queue %s (%s)",
+                                    cfg->quorum ? "quorum" : "classic", typeWhy,
+                                    cfg->durable ? "durable" : "transient", durableWhy);
+    return 0;
 }
 
 /* A URL the agent could not use is a configuration error, found before starting. */
@@ -565,36 +756,44 @@ mpConfigCheckPasswordFile(const mpConfig *cfg)
 int
 mpConfigResolveTransport(mpConfig *cfg)
 {
-    mpNovaTransport nt = { NULL, NULL };
+    mpNovaConf nc = { NULL, NULL, NULL, NULL };
+    bool haveUrl = cfg->transportUrl && *cfg->transportUrl;
     char *where = NULL;
     int ret = -1;
     int rc;
 
     if (mpConfigCheckPasswordFile(cfg) < 0)
         return -1;
-    if (cfg->transportUrl && *cfg->transportUrl)
-        return mpConfigCheckTransport(cfg->transportUrl, "[amqp] transport_url");
     errno = 0;
-    rc = ini_parse(cfg->novaConf, mpNovaConfHandler, &nt);
-    if (rc < 0) {
+    rc = ini_parse(cfg->novaConf, mpNovaConfHandler, &nc);
+    if (rc < 0 && !haveUrl) {
         mpReportError("[amqp] transport_url: not set, and %s cannot be read: %s",
                       cfg->novaConf, errno ? strerror(errno) : "error");
         goto cleanup;
     }
-    if (!nt.notificationsUrl && !nt.defaultUrl) {
+    /* with its own URL the agent needs no nova.conf: auto then means classic */
+    if (mpConfigResolveQueue(cfg, &nc, rc >= 0) < 0)
+        goto cleanup;
+    if (haveUrl) {
+        ret = mpConfigCheckTransport(cfg->transportUrl, "[amqp] transport_url");
+        goto cleanup;
+    }
+    if (!nc.notificationsUrl && !nc.defaultUrl) {
         mpReportError("[amqp] transport_url: not set, and %s sets no transport_url",
                       cfg->novaConf);
         goto cleanup;
     }
     free(cfg->transportUrl);
-    cfg->transportUrl = mpStrdup(nt.notificationsUrl ? nt.notificationsUrl : nt.defaultUrl);
+    cfg->transportUrl = mpStrdup(nc.notificationsUrl ? nc.notificationsUrl : nc.defaultUrl);
     where = mpAsprintf("%s: transport_url", cfg->novaConf);
     ret = mpConfigCheckTransport(cfg->transportUrl, where);
 
  cleanup:
     free(where);
-    free(nt.defaultUrl);
-    free(nt.notificationsUrl);
+    free(nc.defaultUrl);
+    free(nc.notificationsUrl);
+    free(nc.quorumQueue);
+    free(nc.durableQueues);
     return ret;
 }
 

@@ -8,6 +8,19 @@
 
 #define MP_EXIT_CONFIG 78 /* EX_CONFIG */
 
+/* [amqp] queue_type and durable as written; auto follows nova.conf */
+typedef enum {
+    MP_CONFIG_QUEUE_AUTO = 0,
+    MP_CONFIG_QUEUE_CLASSIC,
+    MP_CONFIG_QUEUE_QUORUM,
+} mpConfigQueueType;
+
+typedef enum {
+    MP_CONFIG_DURABLE_AUTO = 0,
+    MP_CONFIG_DURABLE_TRUE,
+    MP_CONFIG_DURABLE_FALSE,
+} mpConfigDurable;
+
 typedef struct _mpConfig mpConfig;
 struct _mpConfig {
     /* [DEFAULT] */
@@ -25,7 +38,13 @@ struct _mpConfig {
     char **bindKeys;             /* nova topics the agent's own queue is bound to */
     size_t nbindKeys;
     char *queue;                 /* NULL: "migpilot.<host>" */
-    bool durable;                /* exchange/queue flags must match the site's */
+    int queueTypeSetting;        /* mpConfigQueueType as written */
+    int durableSetting;          /* mpConfigDurable as written */
+    /* resolved by mpConfigResolveTransport (until then: the explicit settings, else
+     * classic and not durable) */
+    bool quorum;                 /* the agent's queue is a quorum queue */
+    bool durable;                /* exchange and queue flags must match the site's */
+    char *queueDecision;         /* why, for the log; NULL before resolution */
     size_t maxMessageBytes;
     unsigned maxMessageDepth;
     bool ssl;
@@ -57,6 +76,15 @@ struct _mpConfig {
     char **recoveryAddresses;    /* "host=address": nova host name -> migration address */
     size_t nrecoveryAddresses;
 
+    /* [dirtyrate] */
+    bool dirtyEnabled;           /* measure guests' dirtying (libvirt's dirty-rate calc) */
+    unsigned dirtyIntervalMs;    /* every domain this often; 0: only at migration start */
+    char **dirtyWindowsText;     /* the windows as written, seconds */
+    size_t ndirtyWindowsText;
+    unsigned dirtyWindowsS[4];   /* parsed: 1-60 s each, strictly increasing */
+    size_t ndirtyWindows;
+    unsigned dirtyMarginMs;      /* wait past a window's end before reading its result */
+
     /* [policy]: kept as text, validated by the policy module (mpConfigPolicyPairs) */
     char **policyKeys;
     char **policyValues;
@@ -76,7 +104,12 @@ mpConfig *mpConfigLoadString(const char *name, const char *text,
                              mpConfigPolicyValidator validator, void *opaque);
 void mpConfigFree(mpConfig *cfg);
 
-/* Resolves transportUrl from nova.conf when unset; -1 with an error if neither has one. */
+/*
+ * Reads what comes from nova.conf: transportUrl when unset (-1 with an error if neither
+ * has one), and the queue type and durability when auto, from [oslo_messaging_rabbit]
+ * rabbit_quorum_queue and amqp_durable_queues as oslo.messaging reads them. -1 with an
+ * error on a value oslo would refuse or a contradiction with an explicit setting.
+ */
 int mpConfigResolveTransport(mpConfig *cfg);
 
 /* Reads the password file (refused when world-readable). Caller frees. */

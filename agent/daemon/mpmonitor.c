@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "mpalloc.h"
+#include "mpdirtyrate.h"
 #include "mperror.h"
 #include "mplog.h"
 #include "mpmonitor.h"
@@ -78,6 +79,17 @@ struct _mpMigration {
     bool warnedNoDestination;
 };
 
+/* The latest dirty-rate measurement of a domain of this host. */
+typedef struct _mpDirtyEntry mpDirtyEntry;
+struct _mpDirtyEntry {
+    char uuid[VIR_UUID_STRING_BUFLEN];
+    char name[128];
+    bool measured;
+    mpDirtyMeasurement m;
+    int64_t measuredMono;
+    bool failing;               /* the last attempt failed: said once until one succeeds */
+};
+
 struct _mpMonitor {
     const mpConfig *cfg;
     const mpPolicyConfig *policy;
@@ -94,6 +106,12 @@ struct _mpMonitor {
     mpMigration **migrations;
     size_t nmigrations;
     size_t amigrations;
+
+    mpDirtyRate *dirty;             /* NULL: [dirtyrate] enabled = false */
+    int dirtyTimer;                 /* every [dirtyrate] interval_ms, or -1 */
+    mpDirtyEntry **dirtyEntries;
+    size_t ndirtyEntries;
+    size_t adirtyEntries;
 };
 
 static int64_t
@@ -800,6 +818,217 @@ mpMonitorPoll(int timer, void *opaque)
         mpMonitorPollOne(mon, mon->migrations[i - 1]);
 }
 
+/* ---- dirty-rate measurements ---- */
+
+static mpDirtyEntry *
+mpMonitorDirtyEntry(mpMonitor *mon, const char *uuid, const char *name, bool create)
+{
+    mpDirtyEntry *e;
+    size_t i;
+
+    for (i = 0; i < mon->ndirtyEntries; i++) {
+        if (strcmp(mon->dirtyEntries[i]->uuid, uuid) == 0)
+            return mon->dirtyEntries[i];
+    }
+    if (!create)
+        return NULL;
+    e = mpAlloc0(sizeof(*e));
+    snprintf(e->uuid, sizeof(e->uuid), "%s", uuid);
+    snprintf(e->name, sizeof(e->name), "%s", name);
+    mpGrow(&mon->dirtyEntries, &mon->adirtyEntries, mon->ndirtyEntries + 1, sizeof(e));
+    mon->dirtyEntries[mon->ndirtyEntries++] = e;
+    return e;
+}
+
+/* Forgets the measurements of domains no longer active here (doms: the active ones). */
+static void
+mpMonitorDirtyPrune(mpMonitor *mon, virDomainPtr *doms, int n)
+{
+    size_t i = 0;
+
+    while (i < mon->ndirtyEntries) {
+        mpDirtyEntry *e = mon->dirtyEntries[i];
+        char uuid[VIR_UUID_STRING_BUFLEN];
+        bool active = mpDirtyRateBusy(mon->dirty, e->uuid) || mpMonitorFind(mon, e->uuid);
+        int j;
+
+        for (j = 0; j < n && !active; j++)
+            active = virDomainGetUUIDString(doms[j], uuid) == 0 && strcmp(uuid, e->uuid) == 0;
+        if (active) {
+            i++;
+            continue;
+        }
+        free(e);
+        memmove(mon->dirtyEntries + i, mon->dirtyEntries + i + 1,
+                (mon->ndirtyEntries - i - 1) * sizeof(e));
+        mon->ndirtyEntries--;
+    }
+}
+
+/* Formats a measurement for the log. */
+static void
+mpMonitorDirtyText(const mpDirtyMeasurement *m, char *text, size_t size)
+{
+    size_t len = 0;
+    size_t i;
+
+    text[0] = '\0';
+    for (i = 0; i < m->nwindows && len < size; i++)
+        len += (size_t)snprintf(text + len, size - len, "%s%llu MiB/s over %llu ms",
+                                i ? ", " : "", m->windows[i].rate_mibs,
+                                m->windows[i].window_ms);
+    if (len < size && m->nwindows)
+        snprintf(text + len, size - len, " (>= %llu MiB dirtied in the longest window, "
+                 "RAM %llu MiB)", m->windows[m->nwindows - 1].rate_mibs *
+                 m->windows[m->nwindows - 1].window_ms / 1000, m->memory_bytes >> 20);
+}
+
+/*
+ * A measurement of uuid (new, or the latest one at migration start, ageMs old).
+ * THE POLICY'S INPUT GOES HERE: once the policy takes it, the integrator adds, for a
+ * migration being watched,
+ *     mpPolicySetDirty(mig->policy, &fed);
+ * (not yet: the policy API for it is being written in parallel).
+ */
+static void
+mpMonitorDirtyMeasured(mpMonitor *mon, const char *uuid, const mpDirtyMeasurement *m,
+                       int64_t ageMs)
+{
+    mpMigration *mig = mpMonitorFind(mon, uuid);
+    mpDirtyMeasurement fed;
+
+    if (!mig)
+        return;
+    fed = *m;
+    fed.age_ms = (unsigned long long)(ageMs > 0 ? ageMs : 0);
+    MP_DEBUG(uuid, "dirty-rate measurement of %s (%llu ms old) for its migration (pass %u); "
+             "not fed to the policy yet", mig->name, fed.age_ms, mig->pass);
+}
+
+static void
+mpMonitorDirtyResult(const char *uuid, const char *name, mpDirtyRateStatus status,
+                     const mpDirtyMeasurement *m, const char *error, void *opaque)
+{
+    mpMonitor *mon = opaque;
+    mpDirtyEntry *e;
+    char text[256];
+
+    if (status == MP_DIRTYRATE_UNSUPPORTED)
+        return;     /* said once by mpdirtyrate */
+    e = mpMonitorDirtyEntry(mon, uuid, name, true);
+    if (status == MP_DIRTYRATE_FAILED) {
+        if (!e->failing)
+            MP_WARN(uuid, "dirty rate of %s not measured: %s", name, error);
+        else
+            MP_DEBUG(uuid, "dirty rate of %s not measured: %s", name, error);
+        e->failing = true;
+        return;
+    }
+    e->failing = false;
+    e->measured = true;
+    e->m = *m;
+    e->measuredMono = mpNowMono();
+    mpMonitorDirtyText(m, text, sizeof(text));
+    MP_INFO(uuid, "dirty rate of %s: %s", name, text);
+    mpMonitorDirtyMeasured(mon, uuid, m, 0);
+}
+
+/*
+ * Starts measuring dom; why says what asked for it. Failures are said once per outage.
+ * Returns mpDirtyRateMeasure's answer (or -1 when not measuring at all).
+ */
+static int
+mpMonitorDirtyMeasure(mpMonitor *mon, virDomainPtr dom, const char *why)
+{
+    char uuid[VIR_UUID_STRING_BUFLEN];
+    mpDirtyEntry *e;
+    int rc;
+
+    if (!mon->dirty || !mpDirtyRateSupported(mon->dirty) ||
+        virDomainGetUUIDString(dom, uuid) < 0)
+        return -1;
+    if ((rc = mpDirtyRateMeasure(mon->dirty, dom)) == 0) {
+        MP_DEBUG(uuid, "measuring the dirty rate of %s (%s)", virDomainGetName(dom), why);
+        return 0;
+    }
+    if (rc > 0 || !mpDirtyRateSupported(mon->dirty))
+        return rc;  /* under way already, or a job runs; or said once by mpdirtyrate */
+    e = mpMonitorDirtyEntry(mon, uuid, virDomainGetName(dom), true);
+    if (!e->failing)
+        MP_WARN(uuid, "dirty rate of %s not measured: %s (%s)", e->name,
+                mpGetLastErrorMessage(), why);
+    else
+        MP_DEBUG(uuid, "dirty rate of %s not measured: %s (%s)", e->name,
+                 mpGetLastErrorMessage(), why);
+    e->failing = true;
+    return -1;
+}
+
+/*
+ * A migration of mig started: measure at once if libvirt lets us (a calc started before
+ * the migration is still read during it), else say which measurement there is.
+ */
+static void
+mpMonitorDirtyAtMigrationStart(mpMonitor *mon, mpMigration *mig, virDomainPtr dom)
+{
+    const mpDirtyMeasurement *m;
+    int64_t age = 0;
+    char text[256];
+    int rc;
+
+    if (!mon->dirty || !mpDirtyRateSupported(mon->dirty))
+        return;
+    rc = mpMonitorDirtyMeasure(mon, dom, "migration start");
+    if (rc == 0 || rc == 1) {
+        MP_INFO(mig->uuid, "dirty rate of %s: measuring as its migration starts", mig->name);
+        return;
+    }
+    if (!(m = mpMonitorDirtyLatest(mon, mig->uuid, &age))) {
+        MP_INFO(mig->uuid, "dirty rate of %s: no measurement at migration start (libvirt "
+                "cannot start one during a migration; [dirtyrate] interval_ms measures "
+                "guests beforehand)", mig->name);
+        return;
+    }
+    mpMonitorDirtyText(m, text, sizeof(text));
+    MP_INFO(mig->uuid, "dirty rate of %s at migration start: measured %lld ms ago: %s",
+            mig->name, (long long)age, text);
+    mpMonitorDirtyMeasured(mon, mig->uuid, m, age);
+}
+
+static void
+mpMonitorDirtyTimer(int timer, void *opaque)
+{
+    mpMonitor *mon = opaque;
+    virDomainPtr *doms = NULL;
+    int n;
+    int i;
+
+    (void)timer;
+    if (!mon->conn || !mon->dirty || !mpDirtyRateSupported(mon->dirty))
+        return;
+    if ((n = virConnectListAllDomains(mon->conn, &doms, VIR_CONNECT_LIST_DOMAINS_ACTIVE)) < 0) {
+        MP_DEBUG(NULL, "libvirt: cannot list domains: %s", mpLibvirtError());
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        mpMonitorDirtyMeasure(mon, doms[i], "periodic");
+        virDomainFree(doms[i]);
+    }
+    free(doms);
+}
+
+const mpDirtyMeasurement *
+mpMonitorDirtyLatest(mpMonitor *mon, const char *uuid, int64_t *ageMs)
+{
+    mpDirtyEntry *e = mpMonitorDirtyEntry(mon, uuid, "", false);
+
+    if (!e || !e->measured)
+        return NULL;
+    if (ageMs)
+        *ageMs = mpNowMono() - e->measuredMono;
+    return &e->m;
+}
+
 /* Starts watching dom if it has an active outgoing migration. */
 static void
 mpMonitorConsider(mpMonitor *mon, virDomainPtr dom)
@@ -853,6 +1082,8 @@ mpMonitorConsider(mpMonitor *mon, virDomainPtr dom)
     MP_INFO(uuid, "watching outgoing migration of %s (running for %llu ms, pass %u, "
             "policy %s)", mig->name, s.elapsed_ms, s.pass,
             mpPolicyModeToString(mon->policy->mode));
+    /* the guest's dirtying, before pass 1 is over (docs/reference/dirty-rate.md) */
+    mpMonitorDirtyAtMigrationStart(mon, mig, dom);
     mpMonitorPollOne(mon, mig);
 
  cleanup:
@@ -872,10 +1103,12 @@ mpMonitorDiscover(mpMonitor *mon)
         MP_WARN(NULL, "libvirt: cannot list domains: %s", mpLibvirtError());
         return;
     }
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < n; i++)
         mpMonitorConsider(mon, doms[i]);
+    if (mon->dirty)
+        mpMonitorDirtyPrune(mon, doms, n);
+    for (i = 0; i < n; i++)
         virDomainFree(doms[i]);
-    }
     free(doms);
 }
 
@@ -976,6 +1209,9 @@ mpMonitorDisconnect(mpMonitor *mon)
 {
     size_t i;
 
+    /* measurements under way are dropped: their domain handles die with the connection */
+    if (mon->dirty)
+        mpDirtyRateSetConnection(mon->dirty, NULL);
     for (i = 0; i < sizeof(mon->callbackIds) / sizeof(mon->callbackIds[0]); i++) {
         if (mon->callbackIds[i] >= 0 && mon->conn)
             virConnectDomainEventDeregisterAny(mon->conn, mon->callbackIds[i]);
@@ -1042,6 +1278,8 @@ mpMonitorConnect(mpMonitor *mon)
     }
     MP_INFO(NULL, "libvirt: connected to %s", mon->cfg->libvirtUri);
     mon->loggedDown = false;
+    if (mon->dirty)
+        mpDirtyRateSetConnection(mon->dirty, mon->conn);
     mpMonitorDiscover(mon);
     /* migrations that were watched before libvirtd went away and are gone now */
     for (i = mon->nmigrations; i > 0; i--) {
@@ -1104,6 +1342,13 @@ mpMonitorNew(const mpConfig *cfg, const mpPolicyConfig *policy,
     mon->pollTimer = -1;
     mon->discoveryTimer = -1;
     mon->reconnectTimer = -1;
+    mon->dirtyTimer = -1;
+    if (cfg->dirtyEnabled &&
+        !(mon->dirty = mpDirtyRateNew(cfg->dirtyWindowsS, cfg->ndirtyWindows,
+                                      cfg->dirtyMarginMs, mpMonitorDirtyResult, mon))) {
+        free(mon);
+        return NULL;
+    }
     return mon;
 }
 
@@ -1120,7 +1365,13 @@ mpMonitorFree(mpMonitor *mon)
         virEventRemoveTimeout(mon->discoveryTimer);
     if (mon->reconnectTimer >= 0)
         virEventRemoveTimeout(mon->reconnectTimer);
+    if (mon->dirtyTimer >= 0)
+        virEventRemoveTimeout(mon->dirtyTimer);
     mpMonitorDisconnect(mon);
+    mpDirtyRateFree(mon->dirty);
+    for (i = 0; i < mon->ndirtyEntries; i++)
+        free(mon->dirtyEntries[i]);
+    free(mon->dirtyEntries);
     for (i = 0; i < mon->nmigrations; i++)
         mpMigrationFree(mon->migrations[i]);
     free(mon->migrations);
@@ -1133,7 +1384,11 @@ mpMonitorStart(mpMonitor *mon)
     mon->pollTimer = virEventAddTimeout(-1, mpMonitorPoll, mon, NULL);
     mon->discoveryTimer = virEventAddTimeout((int)mon->cfg->discoveryIntervalMs,
                                              mpMonitorDiscoveryTimer, mon, NULL);
-    if (mon->pollTimer < 0 || mon->discoveryTimer < 0) {
+    if (mon->dirty && mon->cfg->dirtyIntervalMs)
+        mon->dirtyTimer = virEventAddTimeout((int)mon->cfg->dirtyIntervalMs,
+                                             mpMonitorDirtyTimer, mon, NULL);
+    if (mon->pollTimer < 0 || mon->discoveryTimer < 0 ||
+        (mon->dirty && mon->cfg->dirtyIntervalMs && mon->dirtyTimer < 0)) {
         mpReportError("libvirt: cannot add timers to the event loop");
         return -1;
     }

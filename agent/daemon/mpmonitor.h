@@ -11,6 +11,7 @@
 #pragma once
 
 #include "mpconfig.h"
+#include "mpdirty.h"
 #include "mpmetrics.h"
 #include "mppolicy.h"
 
@@ -32,7 +33,7 @@ struct _mpMonitorCallbacks {
     const char *(*destination)(const char *uuid, void *opaque);
 };
 
-/* cfg and policy are borrowed and must outlive the monitor (see mpMonitorSetPolicy). */
+/* cfg and policy are borrowed (NULL with an error if [dirtyrate] is unusable) and must outlive the monitor (see mpMonitorSetPolicy). */
 mpMonitor *mpMonitorNew(const mpConfig *cfg, const mpPolicyConfig *policy,
                         const mpMonitorCallbacks *cb, void *opaque);
 void mpMonitorFree(mpMonitor *mon);
@@ -46,3 +47,10 @@ void mpMonitorSetPolicy(mpMonitor *mon, const mpPolicyConfig *policy);
 
 /* Number of migrations being watched. */
 size_t mpMonitorActiveCount(mpMonitor *mon);
+
+/*
+ * The latest dirty-rate measurement of a domain active on this host (by UUID string), and
+ * in *ageMs how old it is; NULL if none. Owned by the monitor, valid until the next event.
+ */
+const mpDirtyMeasurement *mpMonitorDirtyLatest(mpMonitor *mon, const char *uuid,
+                                               int64_t *ageMs);

@@ -8,16 +8,19 @@ import uuid
 
 import oslo_messaging
 from oslo_config import cfg
+from oslo_context import context as oslo_context
 
 FIXTURES = os.path.join(os.path.dirname(__file__), '..', 'data', 'fixtures',
                         'nova-notifications')
 
 
-def transport(url):
+def transport(url, config_file=None):
+    """A notification transport; config_file: a nova.conf whose [oslo_messaging_rabbit]
+    (rabbit_quorum_queue, amqp_durable_queues...) oslo reads as nova would."""
     # nova's exchange: nova sets control_exchange = nova (oslo's default is openstack)
     oslo_messaging.set_transport_defaults(control_exchange='nova')
     conf = cfg.ConfigOpts()
-    conf([], project='migpilot-tests')
+    conf(['--config-file', config_file] if config_file else [], project='migpilot-tests')
     return oslo_messaging.get_notification_transport(conf, url=url)
 
 
@@ -25,10 +28,10 @@ class Collector:
     """A notification listener on exchange nova, topic notifications, the way Ceilometer
     listens (its queue is notifications.info)."""
 
-    def __init__(self, url, topics=('notifications',), pool=None):
+    def __init__(self, url, topics=('notifications',), pool=None, config_file=None):
         self.notifications = []
         self.lock = threading.Lock()
-        self.transport = transport(url)
+        self.transport = transport(url, config_file)
         targets = [oslo_messaging.Target(topic=t, exchange='nova') for t in topics]
         self.listener = oslo_messaging.get_notification_listener(
             self.transport, targets, [self], executor='threading', pool=pool)
@@ -80,14 +83,14 @@ def versioned_payload(instance_uuid, host, node=None):
 
 
 def publish_nova_pre_live_migration(url, instance_uuid, source, dest, project, user,
-                                    request_id):
+                                    request_id, config_file=None):
     """What nova's destination compute sends when a live migration starts: the versioned
     and the legacy pre.start, with the request's context."""
-    t = transport(url)
+    t = transport(url, config_file)
     try:
-        ctxt = {'request_id': request_id, 'user': user, 'user_id': user,
-                'project_id': project, 'tenant': project, 'is_admin': True,
-                'global_request_id': None}
+        # a RequestContext as nova passes: oslo.messaging 16 drops a dict context
+        ctxt = oslo_context.RequestContext(request_id=request_id, user_id=user,
+                                           project_id=project, is_admin=True)
         versioned = oslo_messaging.Notifier(t, publisher_id='nova-compute:%s' % dest,
                                             driver='messagingv2',
                                             topics=['versioned_notifications'])
@@ -114,7 +117,7 @@ def publish_nova_abort(url, instance_uuid, source, request_id):
     (DELETE /servers/{id}/migrations/{mid}), before it calls abortJob."""
     t = transport(url)
     try:
-        ctxt = {'request_id': request_id, 'is_admin': True}
+        ctxt = oslo_context.RequestContext(request_id=request_id, is_admin=True)
         versioned = oslo_messaging.Notifier(t, publisher_id='nova-compute:%s' % source,
                                             driver='messagingv2',
                                             topics=['versioned_notifications'])

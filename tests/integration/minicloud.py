@@ -5,7 +5,7 @@
     ...
     cloud.down()                            # every process stopped by PID
 
-Recipe and pitfalls: /work/shared/reference/minicloud.md and nova-libvirt-e2e.md. In short:
+Recipe and pitfalls: docs/reference/minicloud.md and docs/reference/libvirt-lab.md. In short:
 RabbitMQ is the lab's; placement, glance, nova-api/conductor/scheduler and a real
 neutron-server (no agents) run as plain processes on free ports of 127.0.0.1 with their
 own config and state under /tmp/<prefix>-nova (never Debian's /etc files or default
@@ -52,9 +52,12 @@ def _die_with_parent():
 
 
 def _ini(path, sections):
+    """Writes an INI file; sections without keys are left out."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, 'w') as f:
         for section, keys in sections.items():
+            if not keys:
+                continue
             f.write('[%s]\n' % section)
             for k, v in keys.items():
                 f.write('%s = %s\n' % (k, v))
@@ -115,10 +118,20 @@ class Proc:
 
 
 class MiniCloud:
-    def __init__(self, lab, rabbit, prefix=None):
+    """quorum_queues: nova, neutron and Ceilometer run with [oslo_messaging_rabbit]
+    rabbit_quorum_queue = true, on a vhost of their own (transport_url): on the shared node,
+    suites before them declared nova's exchange transient, and a quorum site's is durable.
+    Agents and listeners of such a cloud use transport_url and nova_conf."""
+
+    def __init__(self, lab, rabbit, prefix=None, quorum_queues=False):
         self.lab = lab
         self.rabbit = rabbit
         self.prefix = prefix or lab.prefix
+        self.quorum_queues = quorum_queues
+        self.vhost = '%s-quorum' % self.prefix if quorum_queues else None
+        self.transport_url = rabbit.url + (self.vhost or '')
+        # what nova.conf (and its neighbours') [oslo_messaging_rabbit] say
+        self.oslo_rabbit = {'rabbit_quorum_queue': 'true'} if quorum_queues else {}
         self.base = '/tmp/%s-nova' % self.prefix
         self.etc = os.path.join(self.base, 'etc')
         self.logs = os.path.join(self.base, 'logs')
@@ -238,6 +251,7 @@ class MiniCloud:
             for svc in ('placement', 'glance', 'nova', 'neutron'):
                 self.ports[svc] = free_port()
             self._install_shim()
+            self._create_vhost()
             self._write_configs()
             t = time.monotonic()
             self._init_dbs()
@@ -265,6 +279,19 @@ class MiniCloud:
             self.procs.pop(name).stop()
         self._unmount_hosts()
         self._remove_shim()
+        if self.vhost:
+            self.rabbit.ctl('delete_vhost', self.vhost)
+
+    def _create_vhost(self):
+        if not self.vhost:
+            return
+        # a crashed earlier session's vhost holds its durable queues: start afresh
+        self.rabbit.ctl('delete_vhost', self.vhost)
+        for args in (('add_vhost', self.vhost),
+                     ('set_permissions', '-p', self.vhost, 'guest', '.*', '.*', '.*')):
+            r = self.rabbit.ctl(*args)
+            if r.returncode != 0:
+                raise CloudError('rabbitmqctl %s: %s' % (' '.join(args), r.stdout.strip()))
 
     def _unmount_hosts(self):
         # the lab outlives the cloud (session-scoped): later lab guests must find the plain
@@ -335,7 +362,7 @@ class MiniCloud:
 
     def _write_configs(self):
         b = self.base
-        rabbit = self.rabbit.url
+        rabbit = self.transport_url
         nova_conf = os.path.join(self.etc, 'nova', 'nova.conf')
         lock = os.path.join(self.state, 'lock')
         os.makedirs(lock, exist_ok=True)
@@ -376,6 +403,7 @@ class MiniCloud:
             # Debian's format-inspector backport rejects aki/ari on the destination
             'workarounds': {'disable_deep_image_inspection': 'True'},
             'migpilot': {'mode': 'auto'},
+            'oslo_messaging_rabbit': self.oslo_rabbit,
         })
         _ini(os.path.join(self.etc, 'nova', 'ctl.conf'), {
             'DEFAULT': {'host': 'ctl'},
@@ -450,6 +478,7 @@ def filter_factory(global_conf, **local_conf):
             'database': {'connection': 'sqlite:///%s/neutron/neutron.sqlite' % self.state,
                          'sqlite_synchronous': 'false'},
             'oslo_concurrency': {'lock_path': lock},
+            'oslo_messaging_rabbit': self.oslo_rabbit,
         })
         _ini(os.path.join(self.etc, 'neutron', 'ml2_conf.ini'), {
             'ml2': {'type_drivers': 'flat,vlan,vxlan', 'tenant_network_types': 'vxlan',
@@ -849,9 +878,12 @@ class Ceilometer:
             f.write('[DEFAULT]\ndebug = true\ntransport_url = %s\npipeline_cfg_file = %s\n'
                     '[notification]\nworkers = 1\npipelines = meter\n'
                     '[meter]\nmeter_definitions_dirs = %s\nmeter_definitions_dirs = %s\n'
-                    % (self.cloud.rabbit.url, os.path.join(self.dir, 'pipeline.yaml'),
+                    % (self.cloud.transport_url, os.path.join(self.dir, 'pipeline.yaml'),
                        os.path.join(REPO, 'etc', 'ceilometer', 'meters.d'),
                        os.path.join(pkg, 'data', 'meters.d')))
+            if self.cloud.oslo_rabbit:
+                f.write('[oslo_messaging_rabbit]\n' + ''.join(
+                    '%s = %s\n' % kv for kv in self.cloud.oslo_rabbit.items()))
         self.proc = self.cloud._start(
             'ceilometer-agent-notification',
             ['/usr/bin/ceilometer-agent-notification', '--config-file', conf,
@@ -863,7 +895,8 @@ class Ceilometer:
         return self
 
     def _consuming(self):
-        out = self.cloud.rabbit.ctl('list_queues', '-q', 'name', 'consumers')
+        out = self.cloud.rabbit.ctl('list_queues', '-q', '-p', self.cloud.vhost or '/', 'name',
+                                    'consumers')
         text = out if isinstance(out, str) else getattr(out, 'stdout', '')
         for line in text.splitlines():
             parts = line.split()

@@ -1,6 +1,8 @@
 """migpilot-agent on the lab: real libvirt hosts, real QEMU guests, a real RabbitMQ, and
 Debian's oslo.messaging listening the way Ceilometer does."""
+import os
 import re
+import signal
 import time
 import uuid
 
@@ -17,6 +19,9 @@ MEM_MIB = 256
 BANDWIDTH_MIBS = 32
 STALLED = dict(mem_mib=384, dirty_mib=256, dirty_rate=-1)           # flat out, > the cap
 CONVERGING = dict(mem_mib=MEM_MIB, dirty_mib=64, dirty_rate=4)     # well under the cap
+# The agent polls job stats every 250 ms ([libvirt] poll_interval_ms, its maximum) but
+# switches on libvirt's MIGRATION_ITERATION event: within one poll period of pass 2.
+SWITCH_WITHIN_S = 0.25
 
 
 @pytest.fixture
@@ -123,17 +128,22 @@ def test_stalled_migration_is_switched_at_pass_two(lab, agent_factory, guest, co
         rec.close()
     assert pass2 is not None, 'no MIGRATION_ITERATION 2 event seen'
     assert postcopy is not None, 'the source never entered post-copy'
-    # the switch happens at the start of pass 2, or within 1 s of it
-    assert 0 <= postcopy - pass2 <= 1.0, 'switched %.3f s after pass 2 began' % (
+    # The switch is event-driven: the agent decides on libvirt's MIGRATION_ITERATION 2 event
+    # (and the job stats it reads at once), not at its next 250 ms poll, so the source is
+    # in post-copy well within one poll period of pass 2 (README: about 30 ms).
+    assert 0 <= postcopy - pass2 < SWITCH_WITHIN_S, 'switched %.3f s after pass 2 began' % (
         postcopy - pass2)
     s = switch['payload']
     assert s['pass'] == 2 and s['acted'] is True and s['decided_by'] == 'migpilot'
-    assert s['reason'] in ('not-converging', 'remaining-not-shrinking', 'deadline')
+    # at pass 2 only this rule can fire: remaining-not-shrinking compares two pass starts
+    # after pass 1 (pass 3 at the earliest) and no [policy] deadline_ms is configured
+    assert s['reason'] == 'not-converging', s
     assert s['explanation']
     fig = s['figures']
     assert fig['prediction'] == 'not-converging'
     assert fig['remaining_at_pass_start_bytes'] > fig['threshold_bytes'] > 0
-    assert 0 <= fig['decision_latency_ms'] <= 1000
+    # the agent's own time from noticing pass 2 to deciding: the same bound
+    assert 0 <= fig['decision_latency_ms'] < SWITCH_WITHIN_S * 1000, fig
     p = metrics['payload']
     assert p['outcome'] == 'completed' and p['mode'] == 'post-copy'
     assert p['decided_by'] == 'migpilot' and p['switch_reason'] == s['reason']
@@ -217,3 +227,64 @@ def test_metrics_carry_nova_identity_from_the_bus(lab, rabbit, agent_factory, gu
     assert p['request_id'] == request_id
     assert p['source_host'] == a.name
     assert p['dest_host'] == b.name
+
+
+def _rewrite_policy(agent, policy):
+    """Replaces the [policy] section of the agent's config file with `policy`, atomically."""
+    with open(agent.config) as f:
+        text = f.read()
+    body = ''.join('%s = %s\n' % kv for kv in policy.items())
+    new, n = re.subn(r'(?ms)^\[policy\]\n.*?(?=^\[|\Z)', lambda _m: '[policy]\n' + body, text)
+    assert n == 1, text
+    with open(agent.config + '.new', 'w') as f:
+        f.write(new)
+    os.replace(agent.config + '.new', agent.config)
+
+
+def test_sighup_reloads_policy_and_keeps_it_on_a_bad_one(lab, agent_factory, guest,
+                                                        collector):
+    """README: SIGHUP reloads [policy]. The agent starts in auto mode; mode = observe is
+    reloaded; then a bad [policy] that would also put auto back is refused with one ERROR
+    line. The next stalled migration is decided but not acted on: the reload is in force and
+    nothing of the bad one was taken."""
+    agent = agent_factory()
+    agent.wait_log(r'(?m)migpilot-agent \S+ starting: .*, policy auto$', timeout=10)
+    _rewrite_policy(agent, {'mode': 'observe'})
+    agent.send_signal(signal.SIGHUP)
+    agent.wait_log(r'SIGHUP: \[policy\] reloaded from %s \(mode observe\)'
+                   % re.escape(agent.config), timeout=10)
+
+    before = len(agent.log().splitlines())
+    _rewrite_policy(agent, {'mode': 'auto', 'rho_max': '2'})
+    agent.send_signal(signal.SIGHUP)
+    agent.wait_log(r'SIGHUP: configuration not reloaded', timeout=10)
+    time.sleep(0.5)     # anything else it would say about it
+    said = agent.log().splitlines()[before:]
+    errors = [x for x in said if ' ERROR ' in x]
+    assert len(errors) == 1, said
+    # one line naming the file, the line, the key and the problem
+    assert re.search(r'SIGHUP: configuration not reloaded: %s:\d+: \[policy\] rho_max = 2: '
+                     r'out of range' % re.escape(agent.config), errors[0]), errors[0]
+    assert not [x for x in said if 'SIGHUP: [policy] reloaded' in x], said
+
+    name, inst = guest(STALLED)
+    a, b = lab.hosts
+    m = lab.migrate(a, b, name, bandwidth_mibs=BANDWIDTH_MIBS, postcopy=True, wait=False)
+    try:
+        switch = collector.wait_for('compute.live_migration.switch', inst, timeout=120)[0]
+        # libvirt's view: the source still runs the guest, in pre-copy
+        assert a.domain(name).state()[0] == libvirt.VIR_DOMAIN_RUNNING
+        assert m.stats(), 'the migration must still run in pre-copy'
+    finally:
+        m.abort()
+        m.wait(timeout=120, check=False)
+    s = switch['payload']
+    assert s['pass'] == 2 and s['acted'] is False and s['decided_by'] == 'migpilot', s
+    log = agent.log()
+    assert re.search(r'watching outgoing migration of %s \(.*policy observe\)' % name, log)
+    assert re.search(r'would switch to post-copy at pass 2 \(rule [a-z-]+, observe mode, not '
+                     r'acted on\)', log), log[-3000:]
+    assert 'switched to post-copy' not in log
+    metrics = _metrics(collector, inst)['payload']
+    assert metrics['mode'] == 'pre-copy' and metrics['postcopy_switch_ms'] is None
+    lab.check_guest_healthy(a, name)

@@ -32,6 +32,8 @@ POSTCOPY = 'running (post-copy)'
 RESULTS = os.environ.get('RESULTS', os.path.join(os.path.dirname(__file__), '..', '..',
                                                  'build', 'test-results'))
 REPORT = {}
+# MIGPILOT_E2E_QUORUM=1: nova, Ceilometer and the agents on quorum queues (MiniCloud)
+QUORUM = os.environ.get('MIGPILOT_E2E_QUORUM', '') == '1'
 
 
 class Cloud:
@@ -40,7 +42,7 @@ class Cloud:
     def __init__(self, lab, rabbit):
         self.lab = lab
         self.rabbit = rabbit
-        self.nova = MiniCloud(lab, rabbit)
+        self.nova = MiniCloud(lab, rabbit, quorum_queues=QUORUM)
         self.ceilometer = None
         self.collector = None
         self.agents = {}
@@ -51,7 +53,8 @@ class Cloud:
         self.nova.up()
         self.ceilometer = Ceilometer(self.nova).start()
         # a queue of its own (pool): never steal Ceilometer's notifications.info messages
-        self.collector = bus.Collector(self.rabbit.url, pool='migpilot-e2e').start()
+        self.collector = bus.Collector(self.nova.transport_url, pool='migpilot-e2e',
+                                       config_file=self.nova.nova_conf).start()
         self.up_s = time.monotonic() - t
         return self
 
@@ -62,8 +65,10 @@ class Cloud:
         self.stop_agents()
         for h in self.lab.hosts:
             self.agents[h.name] = Agent(
-                h.uri, self.rabbit.url, host=h.name, policy={'mode': mode},
-                extra={'logs': {'nova_compute_log': self.nova.compute_log(h)}}).start()
+                h.uri, self.nova.transport_url, host=h.name, policy={'mode': mode},
+                extra={'logs': {'nova_compute_log': self.nova.compute_log(h)},
+                       # the queue type and durability of the cloud's nova.conf
+                       'amqp': {'nova_conf': self.nova.nova_conf}}).start()
         self.agent_mode = mode
 
     def stop_agents(self):
@@ -200,7 +205,9 @@ def test_stalled_guest_switched_by_nova_on_migpilot_advice(cloud, servers):
     decided = grep_log(log, r'migpilot: switching to post-copy at pass (\d+) \(([a-z-]+),',
                        since)
     assert decided and decided[0][0] == '2', decided
-    assert decided[0][1] in ('not-converging', 'remaining-not-shrinking', 'deadline')
+    # at pass 2 only this rule can fire: remaining-not-shrinking compares two pass starts
+    # after pass 1 (pass 3 at the earliest) and [migpilot] deadline is not set
+    assert decided[0][1] == 'not-converging', decided
     assert len(grep_log(log, r'Switching to post-copy migration mode', since)) == 1
     explanation = grep_log(log, r'migpilot: (switch \([a-z-]+\): pass 2: .*?)(?: \{|$)',
                            since)
@@ -270,7 +277,9 @@ def test_stalled_guest_switched_by_agent_with_stock_driver(cloud, servers):
     assert final == 'completed', statuses
     pass2, postcopy = _switch_timing(watch)
     assert pass2 is not None and postcopy is not None, watch.events
-    assert 0 <= postcopy - pass2 <= 1.0, 'switched %.3f s after pass 2 began' % (
+    # the agent switches on libvirt's MIGRATION_ITERATION event, not at its next 250 ms
+    # job-stats poll: within one poll period of pass 2 (README: about 30 ms)
+    assert 0 <= postcopy - pass2 < 0.25, 'switched %.3f s after pass 2 began' % (
         postcopy - pass2)
     server = cloud.nova.server(sid)
     assert server['status'] == 'ACTIVE' and server['OS-EXT-SRV-ATTR:host'] == b.name
@@ -285,6 +294,9 @@ def test_stalled_guest_switched_by_agent_with_stock_driver(cloud, servers):
                               r"'running \(post-copy\)'", since)
     assert not nova_saw_switch
     assert POSTCOPY not in statuses, statuses
+    # nova's compute manager handles the post-copy lifecycle event, finds no migration
+    # record 'running (post-copy)' and leaves the port binding to post-live-migration
+    assert no_record, 'nova did not log that it found no post-copy migration record'
     _record('3-stalled-stock-driver-agent-switch', nova_statuses=statuses,
             pass2_to_postcopy_ms=round((postcopy - pass2) * 1000),
             nova_logged_missing_postcopy_record=bool(no_record),

@@ -4,7 +4,13 @@
 Format (read by the policy's unit tests; one JSON object per line):
 
   {"kind":"meta","guest_mem_mib":512,"dirty_mib":256,"dirty_rate_mibs":100,"bandwidth_mibs":32,
-   "max_downtime_ms":300,"flags":<virDomainMigrateFlags>,"scenario":"..."}
+   "max_downtime_ms":300,"flags":<virDomainMigrateFlags>,"scenario":"...",
+   "dirty":{"mode":"page-sampling","memory_bytes":..,"age_ms":..,
+            "windows":[{"window_ms":1000,"rate_mibs":..},...]}}
+        "dirty" (traces recorded since the dirty-rate work): the guest's dirtying measured
+        with virDomainStartDirtyRateCalc just before the migration, windows one after the
+        other, shortest first (the fields of mpDirtyMeasurement, agent/core/mpdirty.h);
+        age_ms = from the end of the last window to the migration start.
   {"kind":"sample","t_ms":..,"time_elapsed_ms":..,"pass":..,"memory_total":..,
    "memory_processed":..,"memory_remaining":..,"memory_bps":..,"dirty_rate_pps":..,
    "page_size":..,"expected_downtime_ms":..,"postcopy_requests":..}
@@ -259,8 +265,50 @@ SCENARIOS = {
 }
 
 
+# Regimes with the guest's dirty rate measured first (tests/data/traces/dirtyrate/): working
+# sets from 16 MiB to ~60 % of RAM, flat-out and rate-limited writers, caps 24-96 MiB/s,
+# converging and stalled. Each run < 1 min.
+DIRTY_SCENARIOS = {
+    'wss16_flatout_bw24_stalled': (256, 16, -1, 24, ('abort_after_pass', 3)),
+    'wss64_flatout_bw48_stalled': (256, 64, -1, 48, ('abort_after_pass', 3)),
+    'wss224_flatout_bw96_stalled': (384, 224, -1, 96, ('abort_after_pass', 3)),
+    'wss192_rate64_bw32_stalled': (384, 192, 64, 32, ('abort_after_pass', 3)),
+    'wss128_rate16_bw64_converging': (256, 128, 16, 64, ('precopy',)),
+    'wss64_rate8_bw24_converging': (256, 64, 8, 24, ('precopy',)),
+}
+
+DIRTY_WINDOWS_S = (1, 2, 4)
+
+
+def measure_dirty(host, name, windows=DIRTY_WINDOWS_S, margin=0.2, timeout=10):
+    """The guest's dirtying as the agent measures it: one page-sampling calc per window,
+    one after the other (QEMU runs one at a time). Returns the trace's "dirty" dict; its
+    age_ms is set by the caller."""
+    conn = host.conn()
+    dom = conn.lookupByName(name)
+    out = {'mode': 'page-sampling', 'memory_bytes': dom.maxMemory() * 1024, 'windows': []}
+    for seconds in windows:
+        prev = conn.domainListGetStats([dom], libvirt.VIR_DOMAIN_STATS_DIRTYRATE)[0][1]
+        dom.startDirtyRateCalc(seconds, 0)
+        time.sleep(seconds + margin)
+        deadline = time.monotonic() + timeout
+        while True:
+            st = conn.domainListGetStats([dom], libvirt.VIR_DOMAIN_STATS_DIRTYRATE)[0][1]
+            if (st.get('dirtyrate.calc_status') == libvirt.VIR_DOMAIN_DIRTYRATE_MEASURED and
+                    st.get('dirtyrate.calc_period') == seconds and
+                    st.get('dirtyrate.calc_start_time', 0) >
+                    prev.get('dirtyrate.calc_start_time', -1)):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError('no dirty-rate result for the %d s window: %s' % (seconds, st))
+            time.sleep(0.1)
+        out['windows'].append({'window_ms': seconds * 1000,
+                               'rate_mibs': st['dirtyrate.megabytes_per_second']})
+    return out
+
+
 def record_scenario(lab, scenario, out_dir, src=0, dst=1, verbose=True):
-    mem, dmib, rate, bw, action = SCENARIOS[scenario]
+    mem, dmib, rate, bw, action = {**SCENARIOS, **DIRTY_SCENARIOS}[scenario]
     a, b = lab.host(src), lab.host(dst)
     name = 'tr-' + scenario.replace('_', '-')
     lab.destroy_guest(name)
@@ -271,9 +319,14 @@ def record_scenario(lab, scenario, out_dir, src=0, dst=1, verbose=True):
     if postcopy:
         flags |= libvirt.VIR_MIGRATE_POSTCOPY
     path = os.path.join(out_dir, scenario + '.jsonl')
+    dirty = measure_dirty(a, name)
+    measured = time.monotonic()
     rec = TraceRecorder(path, a, name, meta={
         'guest_mem_mib': mem, 'dirty_mib': dmib, 'dirty_rate_mibs': rate,
-        'bandwidth_mibs': bw, 'flags': flags, 'scenario': scenario}).start()
+        'bandwidth_mibs': bw, 'flags': flags, 'scenario': scenario,
+        'dirty': dirty})
+    dirty['age_ms'] = int((time.monotonic() - measured) * 1000)
+    rec.start()
     m = lab.migrate(a, b, name, bandwidth_mibs=bw, flags=flags, wait=False)
     outcome = 'completed'
     try:
@@ -311,14 +364,22 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description='record the stored migration traces')
     ap.add_argument('--out', default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                   '..', 'data', 'traces'))
-    ap.add_argument('scenarios', nargs='*', default=list(SCENARIOS))
+    ap.add_argument('--dirty', action='store_true',
+                    help='the dirty-rate regimes (default out: tests/data/traces/dirtyrate)')
+    ap.add_argument('scenarios', nargs='*')
     args = ap.parse_args(argv)
-    for s in args.scenarios:
-        if s not in SCENARIOS:
-            ap.error('unknown scenario %s (known: %s)' % (s, ', '.join(SCENARIOS)))
-    with Lab(hosts=2, verbose=True) as lab:
-        for s in args.scenarios:
-            record_scenario(lab, s, os.path.normpath(args.out))
+    known = DIRTY_SCENARIOS if args.dirty else SCENARIOS
+    scenarios = args.scenarios or list(known)
+    for s in scenarios:
+        if s not in known:
+            ap.error('unknown scenario %s (known: %s)' % (s, ', '.join(known)))
+    out = os.path.normpath(args.out)
+    if args.dirty and out == os.path.normpath(ap.get_default('out')):
+        out = os.path.join(out, 'dirtyrate')
+    os.makedirs(out, exist_ok=True)
+    with Lab(hosts=2, prefix=os.environ.get('MPLAB_PREFIX', 'mplab'), verbose=True) as lab:
+        for s in scenarios:
+            record_scenario(lab, s, out)
     return 0
 
 

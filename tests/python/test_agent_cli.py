@@ -43,6 +43,12 @@ def test_bad_arguments_exit_64_with_usage():
      ':6: [amqp] max_message_bytes: expected a whole number from 1024 to 67108864'),
     ('[amqp]\nmax_message_depth = -1\n', ':6: [amqp] max_message_depth: expected a whole'),
     ('[amqp]\nssl = maybe\n', ":6: [amqp] ssl: expected true or false, got 'maybe'"),
+    ('[amqp]\nqueue_type = stream\n',
+     ":6: [amqp] queue_type: expected auto, classic or quorum, got 'stream'"),
+    ('[amqp]\ndurable = sometimes\n',
+     ":6: [amqp] durable: expected auto, true or false, got 'sometimes'"),
+    ('[amqp]\nqueue_type = quorum\ndurable = no\n',
+     '[amqp] durable: false, but queue_type is quorum'),
     ('[amqp]\nssl_cert_file = /c.pem\n', 'ssl_cert_file and ssl_key_file: set both'),
     ('[amqp]\nreconnect_min_ms = 5000\nreconnect_max_ms = 1000\n',
      'reconnect_min_ms: 5000 is larger than reconnect_max_ms'),
@@ -99,6 +105,29 @@ def test_transport_url_read_from_nova_conf(tmp_path):
     assert r.returncode == 0, r.stderr
     assert 'configuration OK (host cmp-1, policy auto)' in r.stdout
     assert 'secret' not in r.stdout + r.stderr
+
+
+@pytest.mark.parametrize('nova,amqp,message', [
+    ('rabbit_quorum_queue = ture\n', '',
+     "nova.conf: [oslo_messaging_rabbit] rabbit_quorum_queue: expected true or false, "
+     "got 'ture'"),
+    ('amqp_durable_queues = 2\n', '',
+     "[oslo_messaging_rabbit] amqp_durable_queues: expected true or false, got '2'"),
+    ('rabbit_quorum_queue = true\n', 'durable = false\n',
+     '[amqp] durable: false, but %(dir)s/nova.conf sets [oslo_messaging_rabbit] '
+     'rabbit_quorum_queue = true'),
+])
+def test_bad_queue_settings_in_nova_conf_exit_78(tmp_path, nova, amqp, message):
+    (tmp_path / 'nova.conf').write_text(
+        '[DEFAULT]\ntransport_url = rabbit://nova:secret@ctl:5672/\n'
+        '[oslo_messaging_rabbit]\n' + nova)
+    conf = tmp_path / 'migpilot.conf'
+    conf.write_text('[DEFAULT]\nhost = cmp-1\n[amqp]\nnova_conf = %s/nova.conf\n%s'
+                    % (tmp_path, amqp))
+    r = run('--check-config', '--config', str(conf))
+    assert r.returncode == 78, r
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and message % {'dir': tmp_path} in lines[0], lines
 
 
 def test_documented_config_is_complete_and_valid():

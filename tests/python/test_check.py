@@ -5,6 +5,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import textwrap
 
 import pytest
@@ -27,7 +28,8 @@ def write(path, text):
 @pytest.fixture
 def host(tmp_path):
     """What a compute host provides besides nova.conf: qemu.conf, the userfaultfd sysctl,
-    Ceilometer's directory (with migpilot's meters), nova's package dir (with the shim)."""
+    Ceilometer's directory (with migpilot's meters), nova's package dir (with the shim, and
+    the installed nova's libvirt driver)."""
     h = tmp_path
     write(str(h / 'qemu.conf'), '# libvirt\nuser = "root"\ngroup = "root"\n')
     write(str(h / 'sysctl'), '0\n')
@@ -39,6 +41,11 @@ def host(tmp_path):
     for name in ('__init__.py', 'driver.py'):
         shutil.copy(os.path.join(REPO, 'nova_shim', 'nova', 'virt', 'migpilot', name),
                     str(shim))
+    import importlib.util
+    nova = importlib.util.find_spec('nova')
+    assert nova is not None, 'nova is not installed for %s (python3-nova)' % sys.executable
+    os.symlink(os.path.join(list(nova.submodule_search_locations)[0], 'virt', 'libvirt'),
+               str(h / 'nova' / 'virt' / 'libvirt'))
     write(str(h / 'migpilot.conf'), '[DEFAULT]\nhost = cmp1\n')
     return h
 
@@ -87,7 +94,7 @@ def test_good_driver_mode(capsys, host, lab, rabbit):
     rc, r, err = run_check(capsys, host, conf)
     assert all(status == 'Success' for status, _ in r.values()), r
     assert rc == 0 and err == ''
-    assert len(r) == 8
+    assert len(r) == 9
     assert 'nova switches' in r['switching mode'][1]
     assert r['post-copy permitted'][1] == '[libvirt] live_migration_permit_post_copy = True'
     assert 'QEMU runs as root' in r['userfaultfd'][1]
@@ -163,6 +170,85 @@ def test_driver_mode_without_shim(capsys, host, tmp_path):
     assert rc == 2
     assert r['switching mode'][0] == 'Failure'
     assert 'run `make install`' in r['switching mode'][1]
+
+
+NO_LIBVIRT = 'qemu+unix:///system?socket=/nonexistent/sock'
+UNREACHABLE = 'rabbit://guest:guest@127.0.0.1:1/'
+
+# nova master of 2026-08-21 (commit 00a030403f672b975364c855b7d25b40ef83e757),
+# nova/virt/libvirt/driver.py, the two methods migpilot's driver overrides
+NOVA_MASTER_DRIVER = """
+from nova.virt import driver
+
+
+class LibvirtDriver(driver.ComputeDriver):
+    def _get_pci_passthrough_devices(self):
+        pass
+
+    def _live_migration_monitor(self, context, instance, guest,
+                                dest, post_method,
+                                recover_method, block_migration,
+                                migrate_data, future,
+                                disk_paths):
+        pass
+"""
+
+
+def nova_libvirt_driver(host, source):
+    """Replace the host's nova libvirt driver by `source`."""
+    link = host / 'nova' / 'virt' / 'libvirt'
+    os.unlink(str(link))
+    write(str(link / 'driver.py'), source)
+
+
+def test_driver_signatures_of_installed_nova(capsys, host, tmp_path):
+    conf = nova_conf(tmp_path / 'nova.conf', UNREACHABLE, NO_LIBVIRT)
+    rc, r, _ = run_check(capsys, host, conf)
+    status, detail = r['driver signatures']
+    assert status == 'Success', detail
+    assert detail == ('%s has the methods migpilot\'s driver overrides '
+                      '(_live_migration_monitor, _get_pci_passthrough_devices) with the '
+                      'parameters it expects'
+                      % (host / 'nova' / 'virt' / 'libvirt' / 'driver.py'))
+
+
+def test_driver_signatures_of_nova_master(capsys, host, tmp_path):
+    nova_libvirt_driver(host, NOVA_MASTER_DRIVER)
+    conf = nova_conf(tmp_path / 'nova.conf', UNREACHABLE, NO_LIBVIRT)
+    rc, r, _ = run_check(capsys, host, conf)
+    status, detail = r['driver signatures']
+    assert status == 'Warning'
+    # the line the driver logs when nova loads it
+    from nova_hooks import novacompat
+    assert detail == novacompat.mismatch(novacompat.source_signatures(
+        str(host / 'nova' / 'virt' / 'libvirt' / 'driver.py')))
+    assert 'migrate_data, finish_event, disk_paths), found (context, ' in detail
+    assert 'migrate_data, future, disk_paths)' in detail
+    assert 'behaves exactly like nova\'s stock libvirt driver' in detail
+    # with the stock driver configured it changes nothing
+    conf = nova_conf(tmp_path / 'nova.conf', UNREACHABLE, NO_LIBVIRT,
+                     driver='libvirt.LibvirtDriver',
+                     extra='live_migration_completion_timeout = 0')
+    rc, r, _ = run_check(capsys, host, conf)
+    status, detail = r['driver signatures']
+    assert status == 'Success'
+    assert 'would behave like nova\'s stock libvirt driver' in detail
+    assert 'found (context, instance, guest, dest, post_method, recover_method, ' \
+        'block_migration, migrate_data, future, disk_paths)' in detail
+    assert 'not in use here (compute_driver = libvirt.LibvirtDriver)' in detail
+
+
+@pytest.mark.parametrize('source,needle', [
+    ('class LibvirtDriver(:\n', 'cannot read nova\'s libvirt driver: '),
+    ('class ComputeDriver:\n    pass\n', 'defines no class LibvirtDriver'),
+])
+def test_driver_signatures_unreadable(capsys, host, tmp_path, source, needle):
+    nova_libvirt_driver(host, source)
+    conf = nova_conf(tmp_path / 'nova.conf', UNREACHABLE, NO_LIBVIRT)
+    rc, r, _ = run_check(capsys, host, conf)
+    status, detail = r['driver signatures']
+    assert status == 'Warning' and needle in detail, detail
+    assert str(host / 'nova' / 'virt' / 'libvirt') in detail or 'line 1' in detail, detail
 
 
 def test_observe_mode_is_a_warning(capsys, host, tmp_path):

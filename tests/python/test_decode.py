@@ -407,26 +407,42 @@ def test_oslo_reads_what_migpilot_sends():
     assert msg == _migpilot.decode(body)
 
 
-def test_migpilot_reads_what_oslo_sends():
+def _oslo_wire(ctxt, payload, event_type='instance.live_migration_pre.start',
+               publisher_id='nova-compute:cmp-b07', topic='versioned_notifications'):
+    """(inner message, priority, body) as oslo.messaging's rabbit driver publishes them."""
     cfg, oslo_messaging, rpc_amqp, rpc_common, _impl_test, _ = _oslo()
     conf = cfg.ConfigOpts()
     conf([])
     transport = oslo_messaging.get_notification_transport(conf, url='fake:')
-    notifier = oslo_messaging.Notifier(transport, publisher_id='nova-compute:cmp-b07',
-                                       driver='test', topics=['versioned_notifications'])
+    notifier = oslo_messaging.Notifier(transport, publisher_id=publisher_id,
+                                       driver='test', topics=[topic])
     _impl_test.reset()
-    payload = {'nova_object.name': 'InstanceActionPayload', 'nova_object.namespace': 'nova',
-               'nova_object.version': '1.8',
-               'nova_object.data': {'uuid': '0e6d3b2a-5f4c-4a1e-9b8d-7c6f5e4d3a21',
-                                    'tenant_id': 't1', 'user_id': 'u1', 'host': 'cmp-a01',
-                                    'node': 'cmp-a01', 'bytes': 2 ** 40}}
-    ctxt = {'request_id': 'req-2', 'project_id': 't1', 'roles': ['admin'], 'is_admin': True}
-    notifier.info(ctxt, 'instance.live_migration_pre.start', payload)
+    notifier.info(ctxt, event_type, payload)
     (sent_ctxt, msg, priority, _), = _impl_test.NOTIFICATIONS
     # what AMQPDriverBase._send does before publishing (amqpdriver.py, see the design notes)
     rpc_amqp._add_unique_id(msg)
     rpc_amqp.pack_context(msg, sent_ctxt)
-    wire = json.dumps(rpc_common.serialize_msg(msg)).encode()
+    return msg, priority, json.dumps(rpc_common.serialize_msg(msg)).encode()
+
+
+def _versioned_payload(request_id=None):
+    data = {'uuid': '0e6d3b2a-5f4c-4a1e-9b8d-7c6f5e4d3a21', 'tenant_id': 't1',
+            'user_id': 'u1', 'host': 'cmp-a01', 'node': 'cmp-a01', 'bytes': 2 ** 40}
+    if request_id:
+        data['request_id'] = request_id
+    return {'nova_object.name': 'InstanceActionPayload', 'nova_object.namespace': 'nova',
+            'nova_object.version': '1.8', 'nova_object.data': data}
+
+
+def test_migpilot_reads_what_oslo_sends():
+    _, _, _, rpc_common, _, _ = _oslo()
+    from oslo_context import context
+    # nova passes a RequestContext; oslo.messaging 16 sends its redacted copy, 14 all of it
+    ctxt = context.RequestContext(request_id='req-2', project_id='t1', roles=['admin'],
+                                  is_admin=True, auth_token='never-on-the-bus')
+    msg, priority, wire = _oslo_wire(ctxt, _versioned_payload())
+    assert msg['_context_request_id'] == 'req-2'
+    sent_ctxt = {k[len('_context_'):]: v for k, v in msg.items() if k.startswith('_context_')}
 
     assert _migpilot.decode(wire) == msg
     info = _migpilot.notification_info(wire)
@@ -455,3 +471,14 @@ def test_migpilot_reads_what_oslo_sends():
         assert back[key] == msg[key], key
     assert {k: v for k, v in back.items() if k.startswith('_context_')} == \
         {k: v for k, v in msg.items() if k.startswith('_context_')}
+
+
+def test_migpilot_reads_the_request_of_a_dict_context():
+    # oslo.messaging 16 drops a context passed as a dict (14 packs it): the request id
+    # then comes from nova's versioned payload, on either version
+    msg, _, wire = _oslo_wire({'request_id': 'req-3', 'project_id': 't1'},
+                              _versioned_payload(request_id='req-3'))
+    assert msg.get('_context_request_id') in ('req-3', None)
+    info = _migpilot.notification_info(wire)
+    assert info['request_id'] == 'req-3'
+    assert info['tenant_id'] == 't1'

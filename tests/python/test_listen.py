@@ -407,3 +407,23 @@ def test_listen_cli_over_tls(rabbit_tls):
     assert res.returncode == 2
     err = res.stderr.decode().strip()
     assert err.startswith('migpilot listen: cannot listen on the bus') and '\n' not in err
+
+
+@pytest.mark.parametrize('migpilot,nova,durable', [
+    ('', '', False),
+    ('', '[oslo_messaging_rabbit]\nrabbit_quorum_queue = true\n', True),
+    ('', '[oslo_messaging_rabbit]\namqp_durable_queues = True\n', True),
+    ('', '[oslo_messaging_rabbit]\nrabbit_quorum_queue = false\n', False),
+    ('queue_type = quorum\n', '', True),
+    ('durable = false\n', '[oslo_messaging_rabbit]\namqp_durable_queues = true\n', False),
+    ('durable = yes\n', '', True),
+    ('durable = auto\n', '[oslo_messaging_rabbit]\nrabbit_quorum_queue = 1\n', True),
+])
+def test_bus_settings_durable_follows_the_agent(tmp_path, migpilot, nova, durable):
+    from nova_hooks import cmd_listen
+    (tmp_path / 'nova.conf').write_text(
+        '[DEFAULT]\ntransport_url = rabbit://n:p@ctl:5672/\n' + nova)
+    (tmp_path / 'migpilot.conf').write_text(
+        '[amqp]\nnova_conf = %s/nova.conf\nexchange = nova\n%s' % (tmp_path, migpilot))
+    assert cmd_listen.bus_settings(str(tmp_path / 'migpilot.conf')) == (
+        'rabbit://n:p@ctl:5672/', 'nova', durable)

@@ -84,6 +84,7 @@ def test_cli_destination_without_peer():
     assert res.returncode == 0, res.stderr
     got = [unflatten(r) for r in json.loads(res.stdout)]
     want = truth('cmp-b07')['live_migrations']
+    assert len(got) == len(want) > 0, (len(got), len(want))
     for g, w in zip(got, want):
         if w['instance_uuid'] == '000e05d0-1798-4d06-8397-a31dea9e7ab5':
             assert g['outcome'] == 'failed' and w['outcome'] == 'cancelled'
@@ -108,6 +109,8 @@ def test_cli_tz_shifts_epoch():
     utc = json.loads(cli('--json', '--tz', 'UTC', log('cmp-a01')).stdout)
     paris = json.loads(cli('--json', '--tz', 'Europe/Paris', log('cmp-a01')).stdout)
     tokyo = json.loads(cli('--json', '--tz', 'Asia/Tokyo', log('cmp-a01')).stdout)
+    assert len(utc) == len(paris) == len(tokyo) == len(truth('cmp-a01')['live_migrations'])
+    assert utc
     for u, p, t in zip(utc, paris, tokyo):
         assert p['started_at'] == u['started_at']          # as printed: unchanged
         assert p['started_at_ms'] == u['started_at_ms'] - 3600 * 1000   # CET in November

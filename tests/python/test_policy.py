@@ -243,6 +243,19 @@ def test_reference_counts_stable():
 
 
 TRACES = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'data', 'traces')
+# The recorded traces (tests/data/traces/README.md) and what their scenario promises.
+TRACE_STALLED = {'converging.jsonl': False, 'idle.jsonl': False, 'stalled_abort.jsonl': True,
+                 'stalled_postcopy.jsonl': True, 'wss256_flatout.jsonl': True}
+
+
+def _scenario_stalled(scenario):
+    """True for a stalled scenario, False for one that converges; fails on any other."""
+    if any(w in scenario for w in ('stall', 'flatout')):
+        return True
+    if any(w in scenario for w in ('idle', 'conv')):
+        return False
+    pytest.fail('trace scenario %r is neither stalled nor converging: say what it '
+                'promises here' % scenario)
 
 
 def test_trace_sample_lines_fed_as_they_are():
@@ -250,33 +263,32 @@ def test_trace_sample_lines_fed_as_they_are():
     Stalled scenarios switch at pass 2, the others never; the whole judgement, with events
     and flags, is in tests/unit/test_policy.c."""
     paths = sorted(glob.glob(os.path.join(TRACES, '*.jsonl')))
-    judged = 0
+    assert sorted(os.path.basename(p) for p in paths) == sorted(TRACE_STALLED), paths
     for path in paths:
         with open(path) as f:
             lines = [json.loads(x) for x in f if x.strip()]
-        scenario = lines[0]['scenario']
-        stalled = any(w in scenario for w in ('stall', 'flatout'))
-        if not stalled and not any(w in scenario for w in ('idle', 'conv')):
-            continue
+        assert lines[0]['kind'] == 'meta', path
+        stalled = _scenario_stalled(lines[0]['scenario'])
+        assert stalled == TRACE_STALLED[os.path.basename(path)], (path, lines[0])
         p = _migpilot.Policy()
         switches = []
+        nsamples = 0
         for x in lines:
             if x['kind'] == 'sample':
+                nsamples += 1
                 d = p.feed_sample(x)
                 if d['action'] == 'switch':
                     switches.append(d)
+        assert nsamples > 0, path
         assert len(switches) == (1 if stalled else 0), (path, switches)
         if stalled:
             assert switches[0]['pass'] == 2, (path, switches[0]['explanation'])
-        judged += 1
-    if not paths:
-        # no recording yet: the built-in lab-shaped samples stand in
-        for stalled in (True, False):
-            p = _migpilot.Policy()
-            d = [p.feed_sample(x[1]) for x in lab_samples(stalled) if x[0] == 'sample']
-            assert sum(1 for x in d if x['action'] == 'switch') == (1 if stalled else 0)
-            judged += 1
-    assert judged > 0
+
+
+@pytest.mark.parametrize('scenario', ['migrate', 'lab_test', ''])
+def test_trace_of_unknown_scenario_fails(scenario):
+    with pytest.raises(pytest.fail.Exception, match='neither stalled nor converging'):
+        _scenario_stalled(scenario)
 
 
 # ---- the measured dirtying: Policy.set_dirty() ----

@@ -37,6 +37,9 @@ START_TEST(test_config_defaults)
     ck_assert_uint_eq(cfg->pollIntervalMs, 250);
     ck_assert_str_eq(cfg->libvirtUri, "qemu:///system");
     ck_assert_int_eq(cfg->durable, 0);
+    ck_assert_int_eq(cfg->quorum, 0);
+    ck_assert_int_eq(cfg->queueTypeSetting, MP_CONFIG_QUEUE_AUTO);
+    ck_assert_int_eq(cfg->durableSetting, MP_CONFIG_DURABLE_AUTO);
     ck_assert_ptr_null(cfg->transportUrl);
     mpConfigFree(cfg);
 }
@@ -89,7 +92,12 @@ START_TEST(test_config_errors)
                 "t.conf:2: [libvirt] poll_interval_ms: expected a whole number from 20 to 250");
     expectError("[libvirt]\npoll_interval_ms = -5\n", "[libvirt] poll_interval_ms");
     expectError("[libvirt]\npoll_interval_ms = 12abc\n", "got '12abc'");
-    expectError("[amqp]\ndurable = maybe\n", "t.conf:2: [amqp] durable: expected true or false");
+    expectError("[amqp]\ndurable = maybe\n",
+                "t.conf:2: [amqp] durable: expected auto, true or false, got 'maybe'");
+    expectError("[amqp]\nqueue_type = mirrored\n",
+                "t.conf:2: [amqp] queue_type: expected auto, classic or quorum, got 'mirrored'");
+    expectError("[amqp]\nqueue_type = quorum\ndurable = false\n",
+                "[amqp] durable: false, but queue_type is quorum");
     expectError("[amqp]\nbogus = 1\n", "t.conf:2: [amqp] bogus: unknown key");
     expectError("[nope]\nx = 1\n", "t.conf:2: [nope]: unknown section");
     expectError("[DEFAULT]\nlog_level = loud\n", "[DEFAULT] log_level: expected debug");
@@ -148,6 +156,98 @@ START_TEST(test_config_nova_transport)
 }
 END_TEST
 
+/* [amqp] queue_type and durable against nova.conf's [oslo_messaging_rabbit]. */
+START_TEST(test_config_queue_resolution)
+{
+    static const struct {
+        const char *nova;       /* NULL: no nova.conf */
+        const char *amqp;       /* more [amqp] lines of migpilot.conf */
+        int quorum;             /* -1: a configuration error containing error */
+        int durable;
+        const char *error;
+    } cases[] = {
+        /* what existing sites have: classic, transient */
+        { "[DEFAULT]\nhost = cmp\n", "", 0, 0, NULL },
+        { NULL, "", 0, 0, NULL },
+        { "[oslo_messaging_rabbit]\nrabbit_quorum_queue = true\n", "", 1, 1, NULL },
+        { "[oslo_messaging_rabbit]\nrabbit_quorum_queue = True\namqp_durable_queues = false\n",
+          "", 1, 1, NULL },
+        { "[oslo_messaging_rabbit]\namqp_durable_queues = yes\n", "", 0, 1, NULL },
+        { "[oslo_messaging_rabbit]\nrabbit_quorum_queue = false\n", "", 0, 0, NULL },
+        /* the last setting wins, as in oslo.config; other sections do not count */
+        { "[oslo_messaging_rabbit]\nrabbit_quorum_queue = true\nrabbit_quorum_queue = 0\n",
+          "", 0, 0, NULL },
+        { "[DEFAULT]\nrabbit_quorum_queue = true\namqp_durable_queues = true\n", "", 0, 0,
+          NULL },
+        { "[oslo_messaging_rabbit]\nrabbit_quorum_queue =\n", "", 0, 0, NULL },
+        /* explicit settings win over nova.conf */
+        { "[oslo_messaging_rabbit]\nrabbit_quorum_queue = true\n", "queue_type = classic\n",
+          0, 1, NULL },
+        { "", "queue_type = quorum\n", 1, 1, NULL },
+        { NULL, "queue_type = quorum\n", 1, 1, NULL },
+        { "[oslo_messaging_rabbit]\namqp_durable_queues = true\n", "durable = false\n", 0, 0,
+          NULL },
+        { "[oslo_messaging_rabbit]\nrabbit_quorum_queue = true\n",
+          "queue_type = classic\ndurable = off\n", 0, 0, NULL },
+        { "", "durable = true\n", 0, 1, NULL },
+        /* what oslo would refuse, and contradictions */
+        { "[oslo_messaging_rabbit]\nrabbit_quorum_queue = maybe\n", "", -1, 0,
+          "nova.conf: [oslo_messaging_rabbit] rabbit_quorum_queue: expected true or false, "
+          "got 'maybe'" },
+        { "[oslo_messaging_rabbit]\namqp_durable_queues = 2\n", "", -1, 0,
+          "[oslo_messaging_rabbit] amqp_durable_queues: expected true or false, got '2'" },
+        { "[oslo_messaging_rabbit]\nrabbit_quorum_queue = true\n", "durable = false\n", -1, 0,
+          "[amqp] durable: false, but " },
+    };
+    char dir[] = "/tmp/mptest-XXXXXX";
+    char path[256];
+    size_t i;
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/nova.conf", dir);
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char text[1024];
+        mpConfig *cfg;
+        int rc;
+
+        unlink(path);
+        if (cases[i].nova) {
+            FILE *fp = fopen(path, "w");
+
+            ck_assert_ptr_nonnull(fp);
+            fputs(cases[i].nova, fp);
+            fclose(fp);
+        }
+        snprintf(text, sizeof(text),
+                 "[amqp]\ntransport_url = rabbit://u:p@h:5672/\nnova_conf = %s\n%s",
+                 path, cases[i].amqp);
+        cfg = mpConfigLoadString("t.conf", text, NULL, NULL);
+        ck_assert_msg(cfg != NULL, "case %zu: %s", i, mpGetLastErrorMessage());
+        mpResetLastError();
+        rc = mpConfigResolveTransport(cfg);
+        if (cases[i].quorum < 0) {
+            ck_assert_msg(rc == -1, "case %zu accepted", i);
+            ck_assert_msg(strstr(mpGetLastErrorMessage(), cases[i].error) != NULL,
+                          "case %zu: '%s' lacks '%s'", i, mpGetLastErrorMessage(),
+                          cases[i].error);
+            ck_assert_ptr_null(strchr(mpGetLastErrorMessage(), '\n'));
+        } else {
+            ck_assert_msg(rc == 0, "case %zu: %s", i, mpGetLastErrorMessage());
+            ck_assert_msg(cfg->quorum == cases[i].quorum && cfg->durable == cases[i].durable,
+                          "case %zu: quorum %d durable %d", i, cfg->quorum, cfg->durable);
+            ck_assert_ptr_nonnull(cfg->queueDecision);
+            ck_assert_ptr_nonnull(strstr(cfg->queueDecision,
+                                         cases[i].quorum ? "quorum queue" : "classic queue"));
+            ck_assert_ptr_nonnull(strstr(cfg->queueDecision,
+                                         cases[i].durable ? "durable" : "transient"));
+        }
+        mpConfigFree(cfg);
+    }
+    unlink(path);
+    rmdir(dir);
+}
+END_TEST
+
 START_TEST(test_config_password_file)
 {
     char dir[] = "/tmp/mptest-XXXXXX";
@@ -182,6 +282,57 @@ START_TEST(test_config_password_file)
 }
 END_TEST
 
+START_TEST(test_config_dirtyrate)
+{
+    static const struct {
+        const char *windows;
+        const char *err;
+    } bad[] = {
+        { "0,4", "t.conf: [dirtyrate] windows_s: '0' is not a whole number of seconds from 1 "
+                 "to 60" },
+        { "1,61", "t.conf: [dirtyrate] windows_s: '61' is not a whole number of seconds from "
+                  "1 to 60" },
+        { "1,0.5", "t.conf: [dirtyrate] windows_s: '0.5' is not a whole number of seconds "
+                   "from 1 to 60" },
+        { "4,1", "t.conf: [dirtyrate] windows_s: windows must be strictly increasing (1 "
+                 "after 4)" },
+        { "2,2", "t.conf: [dirtyrate] windows_s: windows must be strictly increasing (2 "
+                 "after 2)" },
+        { "1,2,3,4,5", "t.conf: [dirtyrate] windows_s: expected 1 to 4 windows, got 5" },
+        { ",", "t.conf:2: [dirtyrate] windows_s: expected a comma-separated list, got ','" },
+    };
+    char text[256];
+    mpConfig *cfg;
+    size_t i;
+
+    cfg = mpConfigLoadString("t.conf", "", NULL, NULL);
+    ck_assert_ptr_nonnull(cfg);
+    ck_assert(cfg->dirtyEnabled);
+    ck_assert_uint_eq(cfg->dirtyIntervalMs, 0);
+    ck_assert_uint_eq(cfg->ndirtyWindows, 2);
+    ck_assert_uint_eq(cfg->dirtyWindowsS[0], 1);
+    ck_assert_uint_eq(cfg->dirtyWindowsS[1], 4);
+    ck_assert_uint_eq(cfg->dirtyMarginMs, 200);
+    mpConfigFree(cfg);
+
+    cfg = mpConfigLoadString("t.conf", "[dirtyrate]\nenabled = false\ninterval_ms = 300000\n"
+                             "windows_s = 1, 2,8\n", NULL, NULL);
+    ck_assert_ptr_nonnull(cfg);
+    ck_assert(!cfg->dirtyEnabled);
+    ck_assert_uint_eq(cfg->dirtyIntervalMs, 300000);
+    ck_assert_uint_eq(cfg->ndirtyWindows, 3);
+    ck_assert_uint_eq(cfg->dirtyWindowsS[2], 8);
+    mpConfigFree(cfg);
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(text, sizeof(text), "[dirtyrate]\nwindows_s = %s\n", bad[i].windows);
+        cfg = mpConfigLoadString("t.conf", text, NULL, NULL);
+        ck_assert_msg(cfg == NULL, "accepted windows_s = %s", bad[i].windows);
+        ck_assert_str_eq(mpGetLastErrorMessage(), bad[i].err);
+    }
+}
+END_TEST
+
 START_TEST(test_config_describe)
 {
     char *doc = mpConfigDescribe();
@@ -203,7 +354,9 @@ config_suite(void)
     tcase_add_test(tc, test_config_errors);
     tcase_add_test(tc, test_config_missing_file);
     tcase_add_test(tc, test_config_nova_transport);
+    tcase_add_test(tc, test_config_queue_resolution);
     tcase_add_test(tc, test_config_password_file);
+    tcase_add_test(tc, test_config_dirtyrate);
     tcase_add_test(tc, test_config_describe);
     suite_add_tcase(s, tc);
     return s;

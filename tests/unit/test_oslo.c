@@ -740,6 +740,100 @@ START_TEST(test_decode_bare_and_lenient)
 }
 END_TEST
 
+/*
+ * The request's identity under both context serializations. oslo.messaging up to 14.x
+ * (Debian 12) packs whatever context the caller passed as _context_* keys. 16.x (Debian 13)
+ * sanitizes it first (oslo_messaging/notify/notifier.py, _sanitize_context): a
+ * RequestContext, which nova always passes, goes out as its redacted copy (same keys,
+ * auth_token null); a plain dict is dropped, so the message has no _context_* key at all and
+ * only nova's versioned payload still names the request (InstancePayload 1.6+ request_id).
+ * tests/data/fixtures/oslo16/ holds oslo.messaging 16.1's own output (its README).
+ */
+START_TEST(test_context_forms)
+{
+    static const struct {
+        const char *file;
+        const char *requestId;      /* NULL: none on the wire */
+        int hasContext;
+    } cases[] = {
+        /* 14.x, a nova RequestContext: context and payload */
+        { "instance.live_migration_pre.start.wire.json",
+          "req-5b6c791d-5709-4f36-8fbe-c3e02869e35d", 1 },
+        /* 14.x legacy: the context alone names the request */
+        { "compute.instance.live_migration._post.start.wire.json",
+          "req-5b6c791d-5709-4f36-8fbe-c3e02869e35d", 1 },
+        /* 16.1, a RequestContext: its redacted copy */
+        { "../oslo16/instance.live_migration_pre.start-context.wire.json",
+          "req-0c5d2b8e-7a41-4f3e-9d6b-2e8f1a7c4b90", 1 },
+        /* 16.1, a dict context: dropped; the versioned payload still has the id */
+        { "../oslo16/instance.live_migration_pre.start-dict.wire.json",
+          "req-0c5d2b8e-7a41-4f3e-9d6b-2e8f1a7c4b90", 0 },
+        /* 16.1, a dict context on a legacy notification: nothing names the request */
+        { "../oslo16/compute.instance.live_migration.pre.start-dict.wire.json", NULL, 0 },
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char rel[256];
+        size_t len;
+        char *wire;
+        mpOsloMessage *msg;
+        const mpOsloInfo *info;
+
+        snprintf(rel, sizeof(rel), FIXTURES "%s", cases[i].file);
+        wire = mpTestReadFile(mpTestDataPath(rel), &len);
+        msg = mpOsloDecode(wire, len, NULL);
+        ck_assert_msg(msg != NULL, "%s: %s", cases[i].file, mpGetLastErrorMessage());
+        info = mpOsloMessageGetInfo(msg);
+        ck_assert_int_eq(info->envelope_version, 2);
+        ck_assert_int_eq(!!json_object_get(mpOsloMessageGetJSON(msg), "_context_request_id"),
+                         cases[i].hasContext);
+        if (cases[i].requestId)
+            ck_assert_msg(info->request_id && strcmp(info->request_id, cases[i].requestId) == 0,
+                          "%s: request_id %s", cases[i].file, info->request_id);
+        else
+            ck_assert_msg(info->request_id == NULL, "%s: request_id %s", cases[i].file,
+                          info->request_id);
+        /* the tenant and user are the payload's in every form */
+        ck_assert_str_eq(info->tenant_id, "6f70656e737461636b20342065766572");
+        ck_assert_str_eq(info->user_id, "9f3b7a0c2e4d4c6f8a1b3d5e7f9a0b1c");
+        ck_assert_str_eq(info->instance_uuid, "178b0921-8f85-4257-88b6-2e743b5a975c");
+        ck_assert_int_ne(info->lm_event, MP_OSLO_LM_NONE);
+        mpOsloMessageFree(msg);
+        free(wire);
+    }
+}
+END_TEST
+
+/* Where both name a request, the context's wins; the payload's fills in when it is absent
+ * or not a string. */
+START_TEST(test_request_id_precedence)
+{
+    static const struct { const char *body; const char *want; } cases[] = {
+        { "{\"event_type\": \"x\", \"_context_request_id\": \"req-c\","
+          " \"payload\": {\"request_id\": \"req-p\"}}", "req-c" },
+        { "{\"event_type\": \"x\", \"_context_request_id\": null,"
+          " \"payload\": {\"request_id\": \"req-p\"}}", "req-p" },
+        { "{\"event_type\": \"x\", \"payload\": {\"request_id\": \"req-p\"}}", "req-p" },
+        { "{\"event_type\": \"x\", \"payload\": {\"request_id\": 7}}", NULL },
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        mpOsloMessage *msg = mpOsloDecode(cases[i].body, strlen(cases[i].body), NULL);
+        const char *got;
+
+        ck_assert_msg(msg != NULL, "%s", mpGetLastErrorMessage());
+        got = mpOsloMessageGetInfo(msg)->request_id;
+        if (cases[i].want)
+            ck_assert_msg(got && strcmp(got, cases[i].want) == 0, "case %zu: %s", i, got);
+        else
+            ck_assert_msg(got == NULL, "case %zu: %s", i, got);
+        mpOsloMessageFree(msg);
+    }
+}
+END_TEST
+
 static Suite *
 osloSuite(void)
 {
@@ -760,6 +854,8 @@ osloSuite(void)
     tcase_add_test(tc, test_decode_raw_nul);
     tcase_add_test(tc, test_decode_limits);
     tcase_add_test(tc, test_decode_bare_and_lenient);
+    tcase_add_test(tc, test_context_forms);
+    tcase_add_test(tc, test_request_id_precedence);
     suite_add_tcase(s, tc);
     return s;
 }

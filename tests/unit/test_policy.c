@@ -7,8 +7,8 @@
  *    MIGRATION_ITERATION events), run on the scenarios of the lab and variations;
  *  - hand-built samples for the rules that need exact timing (deadline, validation);
  *  - JSON-lines traces recorded from real libvirt migrations (tests/data/traces, *.jsonl),
- *    replayed through the policy and judged by their scenario name, plus two traces built
- *    from the figures of libvirt-lab.md so that the replay path always asserts something.
+ *    replayed through the policy and judged by their scenario name (the set of files is
+ *    fixed: a missing one fails), plus two hand-made traces shaped like the lab's runs.
  */
 #include <dirent.h>
 #include <math.h>
@@ -2058,6 +2058,14 @@ START_TEST(test_trace_handmade_lab)
 }
 END_TEST
 
+/* The traces of tests/data/traces (see its README): each must be there and replayed, and a
+ * new one must be added here, so that a missing or unreadable directory cannot pass. */
+static const char *const traceFiles[] = {
+    "converging.jsonl", "idle.jsonl", "stalled_abort.jsonl", "stalled_postcopy.jsonl",
+    "wss256_flatout.jsonl",
+};
+#define TRACE_FILES_N (sizeof(traceFiles) / sizeof(traceFiles[0]))
+
 START_TEST(test_trace_recorded)
 {
     char dir[4096];
@@ -2065,6 +2073,8 @@ START_TEST(test_trace_recorded)
     struct dirent *de;
     unsigned int n = 0, nfail = 0;
     char failures[4096] = "";
+    bool seen[TRACE_FILES_N] = { false };
+    size_t f;
 
     snprintf(dir, sizeof(dir), "%s", mpTestDataPath("traces"));
     dp = opendir(dir);
@@ -2077,6 +2087,19 @@ START_TEST(test_trace_recorded)
 
         if (len < 7 || strcmp(de->d_name + len - 6, ".jsonl") != 0)
             continue;
+        for (f = 0; f < TRACE_FILES_N; f++) {
+            if (strcmp(de->d_name, traceFiles[f]) == 0)
+                break;
+        }
+        if (f == TRACE_FILES_N) {
+            size_t fl = strlen(failures);
+
+            nfail++;
+            snprintf(failures + fl, sizeof(failures) - fl, "\n  %s: a trace this test does "
+                     "not know (add it to traceFiles in test_policy.c)", de->d_name);
+            continue;
+        }
+        seen[f] = true;
         snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
         text = mpTestReadFile(path, NULL);
         n++;
@@ -2112,9 +2135,10 @@ START_TEST(test_trace_recorded)
         free(text);
     }
     closedir(dp);
-    /* No recorded trace yet is not a failure of the policy: the hand-made lab traces
-     * above always assert; this replays whatever the lab has recorded. */
     fprintf(stderr, "recorded traces: %u replayed, %u failed\n", n, nfail);
+    for (f = 0; f < TRACE_FILES_N; f++)
+        ck_assert_msg(seen[f], "recorded trace %s/%s is missing", dir, traceFiles[f]);
+    ck_assert_uint_eq(n, TRACE_FILES_N);
     ck_assert_msg(nfail == 0, "%u of %u recorded traces failed:%s", nfail, n, failures);
 }
 END_TEST
