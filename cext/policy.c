@@ -4,6 +4,7 @@
  *   p = _migpilot.Policy(mode="observe", deadline_ms=600000)   # keys of [policy]
  *   d = p.feed_sample({"elapsed_ms": 9500, "pass": 2, "memory_remaining": ..., ...})
  *   d = p.feed_iteration(2, 9400)
+ *   p.set_dirty({"windows": [(1000, 90), (4000, 64)], "memory_bytes": ..., "age_ms": 0})
  *   p.config -> {"mode": "observe", "min_pass": 2, ...}
  *
  * Decisions are dicts; unknown figures are None. Bad config or input raises
@@ -313,6 +314,13 @@ mpPyDecisionToDict(const mpPolicyDecision *d)
         mpPyDictSteal(dict, "predicted_passes", mpPyOptDouble(d->predicted_passes)) < 0 ||
         mpPyDictSteal(dict, "predicted_finish_ms", mpPyOptLL(d->predicted_finish_ms)) < 0 ||
         mpPyDictSteal(dict, "switch_cost_ms", mpPyOptLL(d->switch_cost_ms)) < 0 ||
+        mpPyDictSteal(dict, "dirty_status",
+                      PyUnicode_FromString(mpPolicyDirtyStatusToString(d->dirty_status))) < 0 ||
+        mpPyDictSteal(dict, "dirty_fallback", PyBool_FromLong(d->dirty_fallback)) < 0 ||
+        mpPyDictSteal(dict, "dirty_wss_bytes", mpPyOptLL(d->dirty_wss_bytes)) < 0 ||
+        mpPyDictSteal(dict, "dirty_write_bps", mpPyOptLL(d->dirty_write_bps)) < 0 ||
+        mpPyDictSteal(dict, "dirty_age_ms", mpPyOptLL(d->dirty_age_ms)) < 0 ||
+        mpPyDictSteal(dict, "predicted_remaining", mpPyOptLL(d->predicted_remaining)) < 0 ||
         mpPyDictSteal(dict, "explanation", PyUnicode_DecodeUTF8(d->explanation,
                                                                 (Py_ssize_t)strlen(d->explanation),
                                                                 "replace")) < 0) {
@@ -362,6 +370,136 @@ mpPyPolicyFeedIteration(mpPyPolicy *self, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     return mpPyDecisionToDict(&d);
+}
+
+/* A non-negative integer of a measurement (ints only: QEMU reports whole numbers). */
+static int
+mpPyDirtyULL(const char *what, PyObject *value, unsigned long long *out)
+{
+    unsigned long long v;
+
+    if (PyBool_Check(value) || !PyLong_Check(value))
+        goto bad;
+    v = PyLong_AsUnsignedLongLong(value);
+    if (v == (unsigned long long)-1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        goto bad;
+    }
+    *out = v;
+    return 0;
+
+ bad:
+    PyErr_Format(mpPyError, "dirty measurement: %s must be a non-negative integer", what);
+    return -1;
+}
+
+/* Fills *m from {"windows": [(window_ms, rate_mibs), ...], "memory_bytes": n,
+ * "age_ms": n}; age_ms may be left out (0). -1 with an exception. */
+static int
+mpPyDirtyFromDict(PyObject *dict, mpDirtyMeasurement *m)
+{
+    PyObject *key, *value, *seq = NULL;
+    Py_ssize_t pos = 0, i, n;
+    bool have_windows = false, have_memory = false;
+    int ret = -1;
+
+    memset(m, 0, sizeof(*m));
+    if (!PyDict_Check(dict)) {
+        PyErr_SetString(PyExc_TypeError, "set_dirty() takes a dict");
+        return -1;
+    }
+    while (PyDict_Next(dict, &pos, &key, &value)) {
+        const char *name;
+
+        if (!PyUnicode_Check(key)) {
+            PyErr_SetString(mpPyError, "dirty measurement: keys must be strings");
+            goto cleanup;
+        }
+        if (!(name = PyUnicode_AsUTF8(key)))
+            goto cleanup;
+        if (strcmp(name, "memory_bytes") == 0) {
+            if (mpPyDirtyULL(name, value, &m->memory_bytes) < 0)
+                goto cleanup;
+            have_memory = true;
+        } else if (strcmp(name, "age_ms") == 0) {
+            if (mpPyDirtyULL(name, value, &m->age_ms) < 0)
+                goto cleanup;
+        } else if (strcmp(name, "windows") == 0) {
+            if (!PyList_Check(value) && !PyTuple_Check(value)) {
+                PyErr_SetString(mpPyError, "dirty measurement: windows must be a list of"
+                                " (window_ms, rate_mibs) pairs");
+                goto cleanup;
+            }
+            Py_XDECREF(seq);
+            if (!(seq = PySequence_Fast(value, "windows")))
+                goto cleanup;
+            have_windows = true;
+        } else {
+            PyErr_Format(mpPyError, "dirty measurement: unknown key '%s'", name);
+            goto cleanup;
+        }
+    }
+    if (!have_windows || !have_memory) {
+        PyErr_SetString(mpPyError, "dirty measurement: windows and memory_bytes are required");
+        goto cleanup;
+    }
+    n = PySequence_Fast_GET_SIZE(seq);
+    if (n > MP_DIRTY_MAX_WINDOWS) {
+        PyErr_Format(mpPyError, "dirty measurement: %zd windows, at most %d", n,
+                     MP_DIRTY_MAX_WINDOWS);
+        goto cleanup;
+    }
+    for (i = 0; i < n; i++) {
+        PyObject *pair = PySequence_Fast_GET_ITEM(seq, i);
+
+        if (!PyTuple_Check(pair) && !PyList_Check(pair)) {
+            PyErr_SetString(mpPyError, "dirty measurement: a window must be a"
+                            " (window_ms, rate_mibs) pair");
+            goto cleanup;
+        }
+        if (PySequence_Size(pair) != 2) {
+            PyErr_SetString(mpPyError, "dirty measurement: a window must be a"
+                            " (window_ms, rate_mibs) pair");
+            goto cleanup;
+        }
+        {
+            PyObject *a = PySequence_GetItem(pair, 0);
+            PyObject *b = a ? PySequence_GetItem(pair, 1) : NULL;
+            int rc = a && b &&
+                mpPyDirtyULL("window_ms", a, &m->windows[i].window_ms) == 0 &&
+                mpPyDirtyULL("rate_mibs", b, &m->windows[i].rate_mibs) == 0 ? 0 : -1;
+
+            Py_XDECREF(a);
+            Py_XDECREF(b);
+            if (rc < 0)
+                goto cleanup;
+        }
+    }
+    m->nwindows = (size_t)n;
+    ret = 0;
+
+ cleanup:
+    Py_XDECREF(seq);
+    return ret;
+}
+
+static PyObject *
+mpPyPolicySetDirty(mpPyPolicy *self, PyObject *arg)
+{
+    mpDirtyMeasurement m;
+
+    if (mpPyPolicyReady(self) < 0)
+        return NULL;
+    if (arg == Py_None) {
+        memset(&m, 0, sizeof(m));   /* withdraws the measurement */
+    } else if (mpPyDirtyFromDict(arg, &m) < 0) {
+        return NULL;
+    }
+    if (mpPolicySetDirty(self->policy, &m) < 0) {
+        PyErr_SetString(mpPyError, mpGetLastErrorMessage());
+        return NULL;
+    }
+    Py_RETURN_NONE;
 }
 
 static PyObject *
@@ -415,6 +553,12 @@ static PyMethodDef mpPyPolicyMethods[] = {
       METH_VARARGS | METH_KEYWORDS,
       "feed_iteration(pass_, elapsed_ms) -> dict\n\n"
       "Feeds a MIGRATION_ITERATION event: pass pass_ started at elapsed_ms." },
+    { "set_dirty", (PyCFunction)mpPyPolicySetDirty, METH_O,
+      "set_dirty(measurement: dict | None) -> None\n\n"
+      "Feeds a measurement of the guest's dirtying (QEMU calc-dirty-rate): windows, a\n"
+      "list of (window_ms, rate_mibs) pairs, shortest first (two or more); memory_bytes,\n"
+      "the guest's RAM; age_ms, its age now (default 0). None withdraws it. Judged at\n"
+      "the next pass start: the decision's dirty_status says whether it was used." },
     { NULL, NULL, 0, NULL },
 };
 

@@ -22,6 +22,19 @@
 #define MP_POLICY_TAIL_FACTOR 2.0
 /* ... so "not shrinking" is judged there over at least this many passes. */
 #define MP_POLICY_TAIL_PASSES 3
+/* QEMU's page sampling hashes sample-pages pages per GiB (512 by default, and libvirt's
+ * virDomainStartDirtyRateCalc cannot change it) and scales the share found dirty to the
+ * RAM: the count is binomial, so windows are compared within this many standard errors
+ * (a 1/32 working set of a 1 GiB guest is ~16 sampled pages, +-25 %). Exact modes
+ * (dirty-bitmap, dirty-ring) only gain from the margin. */
+#define MP_POLICY_DIRTY_SAMPLE_PAGES 512.0
+#define MP_POLICY_DIRTY_SIGMAS 3.0
+/* Two windows that found within this share of the same pages saw the same working set. */
+#define MP_POLICY_DIRTY_SAME 0.25
+/* QEMU reports whole MiB/s: the rounding a window's rate may carry. */
+#define MP_POLICY_DIRTY_QUANTUM MP_MIB
+/* Predicted passes beyond which a still-shrinking pre-copy counts as not converging. */
+#define MP_POLICY_DIRTY_MAX_PASSES 1000
 
 /* ---- configuration ---- */
 
@@ -53,6 +66,8 @@ static const mpPolicyKeyDef mpPolicyKeys[] = {
     MP_UINT_KEY(deadline_ms, 0, 2592000000.0),
     MP_UINT_KEY(downtime_ms, 1, 600000),
     MP_UINT_KEY(min_bandwidth_samples, 1, MP_POLICY_BW_WINDOW),
+    /* one day: a measurement older than that says nothing about the guest now */
+    MP_UINT_KEY(dirty_max_age_ms, 1, 86400000),
 };
 
 #define MP_POLICY_NKEYS (sizeof(mpPolicyKeys) / sizeof(mpPolicyKeys[0]))
@@ -75,6 +90,9 @@ mpPolicyConfigInit(mpPolicyConfig *cfg)
     /* QEMU's default downtime-limit. */
     cfg->downtime_ms = 300;
     cfg->min_bandwidth_samples = 2;
+    /* A measurement made when the migration starts still judges pass 2 after a
+     * 10-minute first pass (48 GiB at 1 Gb/s); the agent's periodic ones are rarer. */
+    cfg->dirty_max_age_ms = 600000;
 }
 
 static const mpPolicyKeyDef *
@@ -300,6 +318,7 @@ mpPolicyRuleToString(mpPolicyRule rule)
     case MP_POLICY_RULE_DEADLINE: return "deadline";
     case MP_POLICY_RULE_POSTCOPY_NOT_PERMITTED: return "postcopy-not-permitted";
     case MP_POLICY_RULE_IN_POSTCOPY: return "in-postcopy";
+    case MP_POLICY_RULE_WORKING_SET: return "working-set-exceeds-downtime";
     }
     return "unknown";
 }
@@ -325,6 +344,19 @@ const char *
 mpPolicyModeToString(mpPolicyMode mode)
 {
     return mode == MP_POLICY_MODE_OBSERVE ? "observe" : "auto";
+}
+
+const char *
+mpPolicyDirtyStatusToString(mpPolicyDirtyStatus status)
+{
+    switch (status) {
+    case MP_POLICY_DIRTY_MISSING: return "missing";
+    case MP_POLICY_DIRTY_USED: return "used";
+    case MP_POLICY_DIRTY_STALE: return "stale";
+    case MP_POLICY_DIRTY_INCONSISTENT: return "inconsistent";
+    case MP_POLICY_DIRTY_INCONCLUSIVE: return "inconclusive";
+    }
+    return "unknown";
 }
 
 /* ---- the state machine ---- */
@@ -360,6 +392,11 @@ struct _mpPolicy {
     unsigned int decided_pass;
     unsigned long long decided_ms;
     bool not_permitted_said;
+
+    bool have_dirty;            /* a measurement with windows was fed */
+    mpDirtyMeasurement dirty;
+    unsigned long long dirty_fed_ms;    /* elapsed time of the last sample before it */
+    bool dirty_said;            /* the fallback to the per-pass rules was announced */
 };
 
 mpPolicy *
@@ -380,6 +417,11 @@ mpPolicyNew(const mpPolicyConfig *cfg)
     policy->figures.predicted_passes = -1;
     policy->figures.predicted_finish_ms = -1;
     policy->figures.switch_cost_ms = -1;
+    policy->figures.dirty_status = MP_POLICY_DIRTY_MISSING;
+    policy->figures.dirty_wss_bytes = -1;
+    policy->figures.dirty_write_bps = -1;
+    policy->figures.dirty_age_ms = -1;
+    policy->figures.predicted_remaining = -1;
     return policy;
 }
 
@@ -450,6 +492,7 @@ mpPolicyDecisionInit(const mpPolicy *policy, mpPolicyDecision *d, unsigned int p
     d->switch_decided = policy->switch_decided;
     d->acted_on = policy->switch_decided && policy->cfg.mode == MP_POLICY_MODE_AUTO;
     d->evaluated = false;
+    d->dirty_fallback = false;
     d->pass = pass;
     d->elapsed_ms = elapsed_ms;
     d->explanation[0] = '\0';
@@ -461,8 +504,8 @@ mpPolicyDecisionInit(const mpPolicy *policy, mpPolicyDecision *d, unsigned int p
  * false when the evidence is not there yet (no send rate).
  */
 static bool
-mpPolicyEvaluate(mpPolicy *policy, const mpPolicySample *s, unsigned int k,
-                 mpPolicyDecision *d)
+mpPolicyEvaluateRules(const mpPolicy *policy, const mpPolicySample *s, unsigned int k,
+                      mpPolicyDecision *d)
 {
     const mpPolicyConfig *cfg = &policy->cfg;
     const mpPolicyPassRec *cur = mpPolicyRecLookup(policy, k);
@@ -635,6 +678,249 @@ mpPolicyExplainPrefix(mpPolicyDecision *d, const char *prefix)
     d->explanation[plen + wlen] = '\0';
 }
 
+/* ---- the measured dirtying (mpdirty.h) ---- */
+
+int
+mpPolicySetDirty(mpPolicy *policy, const mpDirtyMeasurement *m)
+{
+    if (!m) {
+        mpReportError("policy: no dirty-rate measurement given");
+        return -1;
+    }
+    if (m->nwindows > MP_DIRTY_MAX_WINDOWS) {
+        mpReportError("policy: dirty-rate measurement with %zu windows (at most %d)",
+                      m->nwindows, MP_DIRTY_MAX_WINDOWS);
+        return -1;
+    }
+    policy->have_dirty = m->nwindows > 0;
+    policy->dirty = *m;
+    policy->dirty_fed_ms = policy->have_dirty && policy->have_sample ?
+        policy->last.elapsed_ms : 0;
+    return 0;
+}
+
+/* The guest as a measurement describes it. */
+typedef struct {
+    double wss;                 /* W, bytes */
+    double rate;                /* r, bytes/s */
+    bool rate_lower_bound;      /* the shortest window is saturated too: r >= rate */
+    double short_ms;            /* the shortest window */
+    double age_ms;
+} mpPolicyDirtyGuest;
+
+/* Standard error (bytes) of the pages a window of a guest of ram bytes found dirty. */
+static double
+mpPolicyDirtySigma(double pages, double ram)
+{
+    double n = MP_POLICY_DIRTY_SAMPLE_PAGES * ram / (1024.0 * MP_MIB);
+    double x, share;
+
+    if (n < 1)
+        n = 1;
+    share = pages / ram;
+    if (share > 1)
+        share = 1;
+    if (share < 0)
+        share = 0;
+    x = n * share;
+    return sqrt(x * (1 - share) + 1) * ram / n;
+}
+
+/*
+ * Judges the measurement at elapsed time now_ms: MP_POLICY_DIRTY_USED and *g, or another
+ * status with the reason in why.
+ */
+static mpPolicyDirtyStatus
+mpPolicyDirtyJudge(const mpPolicy *policy, unsigned long long now_ms, mpPolicyDirtyGuest *g,
+                   char *why, size_t whylen)
+{
+    const mpDirtyMeasurement *m = &policy->dirty;
+    double pages[MP_DIRTY_MAX_WINDOWS], sigma[MP_DIRTY_MAX_WINDOWS], secs[MP_DIRTY_MAX_WINDOWS];
+    double ram, q = MP_POLICY_DIRTY_QUANTUM, k = MP_POLICY_DIRTY_SIGMAS, slack;
+    size_t i, last;
+
+    why[0] = '\0';
+    memset(g, 0, sizeof(*g));
+    if (!policy->have_dirty) {
+        snprintf(why, whylen, "missing");
+        return MP_POLICY_DIRTY_MISSING;
+    }
+    g->age_ms = (double)m->age_ms +
+        (now_ms > policy->dirty_fed_ms ? (double)(now_ms - policy->dirty_fed_ms) : 0);
+    if (g->age_ms > (double)policy->cfg.dirty_max_age_ms) {
+        snprintf(why, whylen, "stale: %.1f s old, dirty_max_age_ms %llu", g->age_ms / 1000.0,
+                 policy->cfg.dirty_max_age_ms);
+        return MP_POLICY_DIRTY_STALE;
+    }
+    if (m->nwindows < 2) {
+        snprintf(why, whylen, "inconsistent: one window, rate and working set need two");
+        return MP_POLICY_DIRTY_INCONSISTENT;
+    }
+    ram = (double)m->memory_bytes;
+    if (!(ram > 0)) {
+        snprintf(why, whylen, "inconsistent: no guest memory size");
+        return MP_POLICY_DIRTY_INCONSISTENT;
+    }
+    for (i = 0; i < m->nwindows; i++) {
+        const mpDirtyWindow *w = &m->windows[i];
+
+        if (w->window_ms == 0 || (i > 0 && w->window_ms <= m->windows[i - 1].window_ms)) {
+            snprintf(why, whylen, "inconsistent: window lengths not increasing");
+            return MP_POLICY_DIRTY_INCONSISTENT;
+        }
+        secs[i] = (double)w->window_ms / 1000.0;
+        pages[i] = (double)w->rate_mibs * MP_MIB * secs[i];
+        sigma[i] = mpPolicyDirtySigma(pages[i], ram);
+        if (i == 0)
+            continue;
+        /* A page written twice counts once: a longer window never finds fewer pages, nor
+         * a higher rate (within the sampling error and QEMU's whole MiB/s). */
+        slack = k * hypot(sigma[i], sigma[i - 1]);
+        if (pages[i] < pages[i - 1] - slack - q * secs[i - 1]) {
+            snprintf(why, whylen, "inconsistent: fewer pages dirtied in %llu ms than in"
+                     " %llu ms", w->window_ms, m->windows[i - 1].window_ms);
+            return MP_POLICY_DIRTY_INCONSISTENT;
+        }
+        slack = k * hypot(sigma[i] / secs[i], sigma[i - 1] / secs[i - 1]);
+        if (pages[i] / secs[i] > pages[i - 1] / secs[i - 1] + slack + q) {
+            snprintf(why, whylen, "inconsistent: %llu MiB/s over %llu ms > %llu MiB/s over"
+                     " %llu ms", w->rate_mibs, w->window_ms, m->windows[i - 1].rate_mibs,
+                     m->windows[i - 1].window_ms);
+            return MP_POLICY_DIRTY_INCONSISTENT;
+        }
+    }
+    last = m->nwindows - 1;
+    if (pages[last] > ram + k * sigma[last] + q * secs[last]) {
+        snprintf(why, whylen, "inconsistent: %.1f MiB dirtied, more than the %.1f MiB of RAM",
+                 pages[last] / MP_MIB, ram / MP_MIB);
+        return MP_POLICY_DIRTY_INCONSISTENT;
+    }
+    g->rate = pages[0] / secs[0];
+    g->short_ms = (double)m->windows[0].window_ms;
+    /* What the longest window found. If it did not see the whole working set either, W
+     * is larger: the passes are then predicted short, never a needless switch (a rate
+     * above the send rate stalls for any W beyond rate x window > send rate x downtime). */
+    g->wss = pages[last] < ram ? pages[last] : ram;
+    /* The shortest window found (about) the whole working set: the guest rewrites it
+     * faster than that, so its rate is a floor. */
+    g->rate_lower_bound = g->wss > 0 && pages[0] >= (1 - MP_POLICY_DIRTY_SAME) * g->wss;
+    return MP_POLICY_DIRTY_USED;
+}
+
+/*
+ * The passes from pass k on, R bytes at its start: pass j lasts R_j / bw and the next
+ * resends min(W, r x R_j / bw). Fills *next (what pass k+1 resends), *npasses (passes
+ * until what is left fits in thr, -1 if never), *finish (elapsed ms, -1 if never) and
+ * *ratio (shrink of the last predicted pass).
+ */
+static mpPolicyPrediction
+mpPolicyDirtyPredict(double wss, double rate, double R, double bw, double thr,
+                     double rho_max, double now, double *next, double *npasses,
+                     double *finish, double *ratio)
+{
+    double rem = R, t = now;
+    unsigned int n;
+
+    *next = -1;
+    *npasses = -1;
+    *finish = -1;
+    *ratio = -1;
+    for (n = 1; n <= MP_POLICY_DIRTY_MAX_PASSES; n++) {
+        double dur = rem / bw;
+        double nx = rate * dur;
+
+        if (!(nx <= wss))
+            nx = wss;
+        t += dur * 1000.0;
+        if (n == 1)
+            *next = nx;
+        *ratio = nx / rem;
+        if (nx <= thr) {
+            *npasses = n;
+            *finish = t + nx / bw * 1000.0;
+            return MP_POLICY_PREDICTION_CONVERGING;
+        }
+        if (nx >= rho_max * rem)
+            return MP_POLICY_PREDICTION_NOT_CONVERGING;
+        rem = nx;
+    }
+    return MP_POLICY_PREDICTION_NOT_CONVERGING;
+}
+
+/*
+ * The measured prediction of pass k over the per-pass rules' evaluation in d (which has R,
+ * the send rate and the threshold). Returns true if the measurement decided; false (d
+ * untouched but for the dirty figures) to leave it to the rules, with the reason in why.
+ */
+static bool
+mpPolicyDirtyEvaluate(const mpPolicy *policy, const mpPolicySample *s, unsigned int k,
+                      mpPolicyDecision *d, char *why, size_t whylen)
+{
+    const mpPolicyConfig *cfg = &policy->cfg;
+    mpPolicyDirtyGuest g;
+    mpPolicyPrediction pred;
+    double R = (double)d->remaining_start, bw = (double)d->bandwidth_bps;
+    double thr = (double)d->threshold_bytes, now = (double)s->elapsed_ms;
+    double downtime_ms, next, npasses, finish, ratio, cost;
+
+    d->dirty_status = mpPolicyDirtyJudge(policy, s->elapsed_ms, &g, why, whylen);
+    d->dirty_wss_bytes = -1;
+    d->dirty_write_bps = -1;
+    d->dirty_age_ms = policy->have_dirty ? mpPolicyToLL(g.age_ms) : -1;
+    d->predicted_remaining = -1;
+    if (d->dirty_status != MP_POLICY_DIRTY_USED)
+        return false;
+    d->dirty_wss_bytes = mpPolicyToLL(g.wss);
+    d->dirty_write_bps = mpPolicyToLL(g.rate);
+    if (!(R > 0) || !(bw > 0) || !(thr > 0))
+        return false;
+    if (R <= thr)
+        return false;       /* the rules' "fits in the downtime": QEMU completes now */
+    downtime_ms = thr / bw * 1000.0;
+    cost = R / bw * 1000.0;
+
+    pred = mpPolicyDirtyPredict(g.wss, g.rate, R, bw, thr, cfg->rho_max, now, &next,
+                                &npasses, &finish, &ratio);
+    if (pred == MP_POLICY_PREDICTION_CONVERGING && g.rate_lower_bound && g.wss > thr) {
+        /* Converging at the floor of the rate, not if every pass resent W. */
+        d->dirty_status = MP_POLICY_DIRTY_INCONCLUSIVE;
+        snprintf(why, whylen, "inconclusive: %.1f MiB rewritten within the %.0f ms window,"
+                 " rate >= %.1f MiB/s", g.wss / MP_MIB, g.short_ms, g.rate / MP_MIB);
+        return false;
+    }
+    d->predicted_remaining = mpPolicyToLL(next);
+    d->prediction = pred;
+    d->rule = MP_POLICY_RULE_NONE;
+    d->predicted_passes = npasses;
+    d->predicted_finish_ms = mpPolicyToLL(finish);
+    d->rho = ratio >= 0 && isfinite(ratio) ? ratio : -1;
+    if (pred == MP_POLICY_PREDICTION_NOT_CONVERGING) {
+        d->rule = MP_POLICY_RULE_WORKING_SET;
+        snprintf(d->explanation, sizeof(d->explanation),
+                 "pass %u: %.1f MiB left; measured W %.1f MiB, r %.1f MiB/s: pass %u resends"
+                 " %.1f MiB, passes stop shrinking above %.1f MiB (%.1f MiB/s x %.0f ms):"
+                 " not converging; switching costs ~%.1f s",
+                 k, R / MP_MIB, g.wss / MP_MIB, g.rate / MP_MIB, k + 1, next / MP_MIB,
+                 thr / MP_MIB, bw / MP_MIB, downtime_ms, cost / 1000.0);
+        return true;
+    }
+    if (cfg->deadline_ms > 0 && finish > (double)cfg->deadline_ms) {
+        d->rule = MP_POLICY_RULE_DEADLINE;
+        snprintf(d->explanation, sizeof(d->explanation),
+                 "pass %u: %.1f MiB left; measured W %.1f MiB, r %.1f MiB/s: pre-copy would"
+                 " end at ~%.1f s, after the %.1f s deadline; switching costs ~%.1f s",
+                 k, R / MP_MIB, g.wss / MP_MIB, g.rate / MP_MIB, finish / 1000.0,
+                 (double)cfg->deadline_ms / 1000.0, cost / 1000.0);
+        return true;
+    }
+    snprintf(d->explanation, sizeof(d->explanation),
+             "pass %u: %.1f MiB left; measured W %.1f MiB, r %.1f MiB/s: pass %u resends"
+             " %.1f MiB, converging in ~%.0f passes within %.0f ms, pre-copy ends at ~%.1f s",
+             k, R / MP_MIB, g.wss / MP_MIB, g.rate / MP_MIB, k + 1, next / MP_MIB, npasses,
+             downtime_ms, finish / 1000.0);
+    return true;
+}
+
 /* Turns a fired rule into the decision, keeping the once-only promises. */
 static void
 mpPolicyFire(mpPolicy *policy, bool permitted, mpPolicyRule rule, mpPolicyDecision *d)
@@ -671,6 +957,108 @@ mpPolicyFire(mpPolicy *policy, bool permitted, mpPolicyRule rule, mpPolicyDecisi
         snprintf(prefix, sizeof(prefix), "switch (%s): ", mpPolicyRuleToString(rule));
     }
     mpPolicyExplainPrefix(d, prefix);
+}
+
+/*
+ * After an inconclusive pass (the shortest window saturated: the rate only a floor), the
+ * pass just sent measures the rate: R at the start of pass k was dirtied while pass k-1
+ * was sent, so r >= R / its duration (and W >= R). With that floor, a prediction that the
+ * passes stop shrinking switches at once, rather than after the tail's wait. R also holds
+ * what QEMU left unsent at the sync (up to the threshold), which would overstate the rate
+ * of a converging tail: only a pass that did not shrink is taken as evidence.
+ */
+static void
+mpPolicyDirtyRefine(const mpPolicy *policy, const mpPolicySample *s, unsigned int k,
+                    mpPolicyDecision *d)
+{
+    const mpPolicyPassRec *cur = mpPolicyRecLookup(policy, k);
+    const mpPolicyPassRec *prev = mpPolicyRecLookup(policy, k - 1);
+    mpPolicyDirtyGuest g;
+    double R = (double)d->remaining_start, bw = (double)d->bandwidth_bps;
+    double thr = (double)d->threshold_bytes, tprev, rate, wss;
+    double next, npasses, finish, ratio;
+    char why[160];
+
+    if (!cur || !prev || !(R > thr) || !(bw > 0) || !(thr > 0) || !prev->remaining_known ||
+        R < (1 - policy->cfg.shrink_min) * prev->remaining_start)
+        return;
+    tprev = (cur->start_ms - prev->start_ms) / 1000.0;
+    if (!(tprev > 0))
+        return;
+    if (mpPolicyDirtyJudge(policy, s->elapsed_ms, &g, why, sizeof(why)) !=
+        MP_POLICY_DIRTY_USED)
+        return;
+    rate = R / tprev > g.rate ? R / tprev : g.rate;
+    wss = R > g.wss ? R : g.wss;
+    if (mpPolicyDirtyPredict(wss, rate, R, bw, thr, policy->cfg.rho_max,
+                             (double)s->elapsed_ms, &next, &npasses, &finish, &ratio) !=
+        MP_POLICY_PREDICTION_NOT_CONVERGING)
+        return;
+    d->dirty_status = MP_POLICY_DIRTY_USED;
+    d->dirty_wss_bytes = mpPolicyToLL(wss);
+    d->dirty_write_bps = mpPolicyToLL(rate);
+    d->dirty_age_ms = mpPolicyToLL(g.age_ms);
+    d->predicted_remaining = mpPolicyToLL(next);
+    d->prediction = MP_POLICY_PREDICTION_NOT_CONVERGING;
+    d->predicted_passes = -1;
+    d->predicted_finish_ms = -1;
+    d->rho = isfinite(ratio) && ratio >= 0 ? ratio : -1;
+    d->rule = MP_POLICY_RULE_WORKING_SET;
+    snprintf(d->explanation, sizeof(d->explanation),
+             "pass %u: %.1f MiB dirtied in a %.2f s pass: r >= %.1f MiB/s, W >= %.1f MiB;"
+             " pass %u resends %.1f MiB > %.1f MiB, not shrinking: not converging;"
+             " switching costs ~%.1f s",
+             k, R / MP_MIB, tprev, rate / MP_MIB, wss / MP_MIB, k + 1, next / MP_MIB,
+             thr / MP_MIB, R / bw);
+}
+
+/*
+ * Evaluates the start of pass k: the per-pass rules, then the measured prediction over
+ * them. Up to the first pass at which a switch is allowed it decides (or the decision
+ * announces, once, that the rules decide without it); after that it only replaces the
+ * rho estimate of the samples, not what the passes did. Returns false when the evidence
+ * is not there yet.
+ */
+static bool
+mpPolicyEvaluate(mpPolicy *policy, const mpPolicySample *s, unsigned int k,
+                 mpPolicyDecision *d)
+{
+    unsigned int last = policy->cfg.min_pass > 2 ? policy->cfg.min_pass : 2;
+    char why[160], prefix[224];
+
+    bool ruled = mpPolicyEvaluateRules(policy, s, k, d);
+
+    /* Not evaluated at all: no remaining or send rate yet. */
+    if (!d->evaluated)
+        return false;
+    if (k > last) {
+        mpPolicyDecision m = *d;
+
+        /* What the passes did (remaining not shrinking, deadline) stands; the measurement
+         * replaces the estimate from the samples' rho. Without it, or after a fallback,
+         * the figures of the last measured pass carry over. */
+        if (!ruled ||
+            (d->rule != MP_POLICY_RULE_NONE && d->rule != MP_POLICY_RULE_NOT_CONVERGING))
+            return ruled;
+        if (mpPolicyDirtyEvaluate(policy, s, k, &m, why, sizeof(why))) {
+            *d = m;
+            return true;
+        }
+        if (m.dirty_status == MP_POLICY_DIRTY_INCONCLUSIVE && d->rule == MP_POLICY_RULE_NONE)
+            mpPolicyDirtyRefine(policy, s, k, d);
+        return true;
+    }
+    if (mpPolicyDirtyEvaluate(policy, s, k, d, why, sizeof(why)))
+        return true;
+    if (!ruled)
+        return false;   /* the rules lack evidence too: judged again at the next sample */
+    if (d->dirty_status != MP_POLICY_DIRTY_USED && !policy->dirty_said) {
+        policy->dirty_said = true;
+        d->dirty_fallback = true;
+        snprintf(prefix, sizeof(prefix), "dirty-rate measurement %s; per-pass rules: ", why);
+        mpPolicyExplainPrefix(d, prefix);
+    }
+    return true;
 }
 
 /* The states after which nothing more is decided. Returns true if d is final. */

@@ -11,11 +11,35 @@
  * in send rate x max downtime. The policy judges only per-pass figures (remaining at each
  * pass start, pass durations), never the saw-tooth of remaining within a pass, and
  * decides at the first sample of each pass from pass `min_pass` (>= 2) on.
+ *
+ * From pass 1's figures alone a saturated working set and a converging guest look the
+ * same (QEMU's dirty rate of a sync period is capped by working set / period), so most
+ * stalls are only recognised at pass 3. A measurement of the guest's dirtying
+ * (mpdirty.h, fed with mpPolicySetDirty) removes the ambiguity: its shortest window gives
+ * the write rate r, its longest the working set W = pages dirtied in it (rate x window,
+ * capped by RAM; never the long window's rate as r: that one is capped by W / window).
+ * At the first sample of pass 2 (of each pass up to min_pass) the policy then predicts
+ * the passes from the remaining R at that pass start, the send rate B and the max
+ * downtime in force (the sample's, which nova steps up): pass k lasts R_k / B and pass
+ * k+1 resends R_k+1 = min(W, r x R_k / B). Pre-copy converges at the first R_k+1 within
+ * B x downtime; it does not when the predicted passes stop shrinking (R_k+1 >= rho_max x
+ * R_k) above it: switch, rule "working-set-exceeds-downtime"; a converging prediction
+ * ending after deadline_ms switches with rule "deadline". When the shortest window is
+ * saturated too, r is only a lower bound; if the prediction then depends on it, the
+ * measurement is "inconclusive". Missing, stale (older than dirty_max_age_ms at the
+ * decision), inconsistent or inconclusive measurements leave the decision to the rules
+ * above, exactly as without a measurement, and the decision says so once. After min_pass
+ * what the passes really did ("remaining-not-shrinking", a deadline) stands; the measured
+ * prediction only replaces the rho estimate of the samples. After an inconclusive pass
+ * that did not shrink, its own duration gives the rate a floor (R / duration), which
+ * settles the question at the next pass. See docs/policy.md.
  */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "mpdirty.h"
 
 /* ---- configuration ([policy] section) ---- */
 
@@ -41,6 +65,10 @@ typedef struct _mpPolicyConfig {
                                           * do not carry it (QEMU's default is 300) */
     unsigned int min_bandwidth_samples;  /* min_bandwidth_samples: send-rate samples needed
                                           * before predicting */
+    unsigned long long dirty_max_age_ms; /* dirty_max_age_ms: a dirty-rate measurement
+                                          * older than this at a decision is stale
+                                          * (default 600000: one made when a migration
+                                          * starts lasts a 10-minute first pass) */
 } mpPolicyConfig;
 
 /* Fills the defaults. */
@@ -117,7 +145,20 @@ typedef enum {
     MP_POLICY_RULE_POSTCOPY_NOT_PERMITTED,  /* "postcopy-not-permitted": would switch, but
                                              * the job was started without post-copy */
     MP_POLICY_RULE_IN_POSTCOPY,             /* "in-postcopy": already in post-copy */
+    MP_POLICY_RULE_WORKING_SET,             /* "working-set-exceeds-downtime": the measured
+                                             * working set and rate say the passes stop
+                                             * shrinking above send rate x max downtime */
 } mpPolicyRule;
+
+/* What became of the dirty-rate measurement at the last decision point. */
+typedef enum {
+    MP_POLICY_DIRTY_MISSING = 0,            /* "missing": none fed */
+    MP_POLICY_DIRTY_USED,                   /* "used": the prediction rests on it */
+    MP_POLICY_DIRTY_STALE,                  /* "stale": older than dirty_max_age_ms */
+    MP_POLICY_DIRTY_INCONSISTENT,           /* "inconsistent": windows contradict physics */
+    MP_POLICY_DIRTY_INCONCLUSIVE,           /* "inconclusive": the rate is only a lower
+                                             * bound and the outcome depends on it */
+} mpPolicyDirtyStatus;
 
 typedef enum {
     MP_POLICY_PREDICTION_UNKNOWN = 0,       /* "unknown": not enough evidence yet */
@@ -150,6 +191,15 @@ typedef struct _mpPolicyDecision {
     long long predicted_finish_ms;/* elapsed ms at which pre-copy should end (-1: never or
                                    * unknown) */
     long long switch_cost_ms;     /* time post-copy needs to fetch what remains now */
+    /* The dirty-rate measurement (mpPolicySetDirty) at the last evaluated pass start. */
+    mpPolicyDirtyStatus dirty_status;
+    bool dirty_fallback;          /* this decision announces (once per migration) that
+                                   * the measurement is not used: today's rules decide */
+    long long dirty_wss_bytes;    /* working set W used (-1: none) */
+    long long dirty_write_bps;    /* write rate r used, bytes/s (-1: none) */
+    long long dirty_age_ms;       /* the measurement's age at the decision (-1: none) */
+    long long predicted_remaining;/* bytes the next pass resends, from W and r (-1: no
+                                   * measured prediction) */
     char explanation[MP_POLICY_EXPLANATION_MAX];  /* one line for humans */
 } mpPolicyDecision;
 
@@ -157,6 +207,7 @@ const char *mpPolicyRuleToString(mpPolicyRule rule);
 const char *mpPolicyPredictionToString(mpPolicyPrediction prediction);
 const char *mpPolicyActionToString(mpPolicyAction action);
 const char *mpPolicyModeToString(mpPolicyMode mode);
+const char *mpPolicyDirtyStatusToString(mpPolicyDirtyStatus status);
 
 /* ---- the policy of one migration job ---- */
 
@@ -172,6 +223,17 @@ const mpPolicyConfig *mpPolicyGetConfig(const mpPolicy *policy);
  * unchanged) for a sample older than the previous one or going back a pass. */
 int mpPolicyFeedSample(mpPolicy *policy, const mpPolicySample *sample,
                        mpPolicyDecision *decision);
+
+/*
+ * Feeds a measurement of the guest's dirtying (copied), at any time before or during the
+ * migration; a later one replaces it, one with no windows withdraws it. Its age grows with
+ * the samples' elapsed time from the last sample fed before it (the job's start if none).
+ * It is judged at the next decision point: inconsistent figures (fewer than two windows,
+ * lengths not increasing, a longer window reporting a higher rate or fewer pages, pages
+ * beyond RAM, no RAM) are reported in the decision, not here. Returns 0, or -1 (error
+ * reported, state unchanged) for NULL or more than MP_DIRTY_MAX_WINDOWS windows.
+ */
+int mpPolicySetDirty(mpPolicy *policy, const mpDirtyMeasurement *measurement);
 
 /* Feeds a MIGRATION_ITERATION event: pass `pass` started at elapsed_ms. Stale or
  * duplicate events are ignored. Returns 0 and fills *decision. */

@@ -2,8 +2,9 @@
  * fuzz_policy_config.c: [policy] keys and job samples into the convergence policy
  *
  * Input: text up to the first NUL byte is split into lines "key=value" fed to
- * mpPolicyConfigSet(); the bytes after it are decoded into a stream of job samples and
- * MIGRATION_ITERATION events fed to a policy with that configuration. Besides the
+ * mpPolicyConfigSet(); the bytes after it are decoded into a stream of job samples,
+ * MIGRATION_ITERATION events and dirty-rate measurements fed to a policy with that
+ * configuration. Besides the
  * sanitizers, checks the promises of mppolicy.h: at most one switch, never one in
  * observe mode, before min_pass, without post-copy permitted or while in post-copy, and
  * a NUL-terminated explanation.
@@ -48,6 +49,7 @@ fzCheck(const mpPolicyDecision *d)
         abort();
     (void)mpPolicyRuleToString(d->rule);
     (void)mpPolicyPredictionToString(d->prediction);
+    (void)mpPolicyDirtyStatusToString(d->dirty_status);
 }
 
 static void
@@ -105,6 +107,26 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         unsigned int op = (unsigned int)fzGet(&r, 1);
         mpPolicyDecision d;
 
+        if ((op & 0x1f) == 0x1e) {
+            /* a dirty-rate measurement (any figures, up to one window too many) */
+            mpDirtyMeasurement m;
+            size_t w;
+
+            memset(&m, 0, sizeof(m));
+            m.nwindows = (size_t)fzGet(&r, 1) % (MP_DIRTY_MAX_WINDOWS + 2);
+            for (w = 0; w < MP_DIRTY_MAX_WINDOWS; w++) {
+                m.windows[w].window_ms = op & 0x80 ? fzGet(&r, 8) : fzGet(&r, 2);
+                m.windows[w].rate_mibs = op & 0x80 ? fzGet(&r, 8) : fzGet(&r, 2);
+            }
+            m.memory_bytes = op & 0x40 ? fzGet(&r, 8) : fzGet(&r, 2) << 20;
+            m.age_ms = op & 0x20 ? fzGet(&r, 8) : fzGet(&r, 3);
+            if (mpPolicySetDirty(policy, &m) < 0) {
+                if (m.nwindows <= MP_DIRTY_MAX_WINDOWS)
+                    abort();    /* only a struct beyond its array is refused */
+                mpResetLastError();
+            }
+            continue;
+        }
         if (op & 1) {
             /* MIGRATION_ITERATION */
             unsigned int p = op & 0x40 ? (unsigned int)fzGet(&r, 4) :

@@ -289,3 +289,138 @@ def test_trace_sample_lines_fed_as_they_are():
 def test_trace_of_unknown_scenario_fails(scenario):
     with pytest.raises(pytest.fail.Exception, match='neither stalled nor converging'):
         _scenario_stalled(scenario)
+
+
+# ---- the measured dirtying: Policy.set_dirty() ----
+
+STALLED_DIRTY = {'windows': [(1000, 90), (4000, 62)], 'memory_bytes': 512 * MIB, 'age_ms': 0}
+CONVERGING_DIRTY = {'windows': [(1000, 10), (4000, 10)], 'memory_bytes': 512 * MIB}
+DIRTY_KEYS = ('dirty_status', 'dirty_fallback', 'dirty_wss_bytes', 'dirty_write_bps',
+              'dirty_age_ms', 'predicted_remaining')
+
+
+def first_eval(decisions, pass_=2):
+    return [d for d in decisions if d['evaluated'] and d['pass'] == pass_][0]
+
+
+def test_decisions_carry_dirty_fields():
+    d = _migpilot.Policy().feed_sample({'elapsed_ms': 0, 'pass': 1})
+    for key in DIRTY_KEYS:
+        assert key in d
+    assert d['dirty_status'] == 'missing'
+    assert d['dirty_fallback'] is False
+    assert d['dirty_wss_bytes'] is None and d['predicted_remaining'] is None
+    assert _migpilot.Policy().config['dirty_max_age_ms'] == 600000
+
+
+def test_set_dirty_switches_by_working_set():
+    p = _migpilot.Policy()
+    assert p.set_dirty(STALLED_DIRTY) is None
+    decisions = replay(p, lab_samples(stalled=True))
+    switches = [d for d in decisions if d['action'] == 'switch']
+    assert len(switches) == 1
+    d = switches[0]
+    assert d['pass'] == 2
+    assert d['rule'] == 'working-set-exceeds-downtime'
+    assert d['dirty_status'] == 'used'
+    assert d['dirty_fallback'] is False
+    assert d['dirty_wss_bytes'] == 248 * MIB
+    assert d['dirty_write_bps'] == 90 * MIB
+    assert d['predicted_remaining'] == 248 * MIB
+    assert d['dirty_age_ms'] == d['elapsed_ms']     # fed before the first sample
+    assert 'switch (working-set-exceeds-downtime)' in d['explanation']
+    assert 'measured W 248.0 MiB' in d['explanation']
+
+
+def test_set_dirty_converging_left_alone():
+    p = _migpilot.Policy()
+    p.set_dirty(CONVERGING_DIRTY)
+    decisions = replay(p, lab_samples(stalled=False))
+    assert all(d['action'] == 'none' for d in decisions)
+    e = first_eval(decisions)
+    assert e['dirty_status'] == 'used'
+    assert e['prediction'] == 'converging'
+    assert e['dirty_age_ms'] is not None and e['dirty_age_ms'] >= 10000
+    assert e['predicted_remaining'] < e['remaining_start']
+
+
+def test_missing_and_withdrawn_measurement_is_todays_policy():
+    ref = replay(_migpilot.Policy(), lab_samples(stalled=True))
+    p = _migpilot.Policy()
+    p.set_dirty(STALLED_DIRTY)
+    p.set_dirty(None)                   # withdrawn before the migration
+    assert replay(p, lab_samples(stalled=True)) == ref
+    p = _migpilot.Policy()
+    p.set_dirty({'windows': [], 'memory_bytes': 512 * MIB})
+    assert replay(p, lab_samples(stalled=True)) == ref
+    said = [d for d in ref if d['dirty_fallback']]
+    assert len(said) == 1
+    assert 'dirty-rate measurement missing; per-pass rules: ' in said[0]['explanation']
+    assert ref[ref.index(said[0])]['rule'] == 'not-converging'
+
+
+def test_stale_measurement_falls_back_once():
+    p = _migpilot.Policy(dirty_max_age_ms=60000)
+    p.set_dirty(dict(STALLED_DIRTY, age_ms=55000))   # 65 s old at pass 2
+    decisions = replay(p, lab_samples(stalled=True))
+    said = [d for d in decisions if d['dirty_fallback']]
+    assert len(said) == 1
+    assert said[0]['dirty_status'] == 'stale'
+    assert 'dirty-rate measurement stale: 65.' in said[0]['explanation']
+    switch = [d for d in decisions if d['action'] == 'switch'][0]
+    assert switch['rule'] == 'not-converging'
+    with pytest.raises(_migpilot.Error, match='dirty_max_age_ms = 0: out of range'):
+        _migpilot.Policy(dirty_max_age_ms=0)
+
+
+@pytest.mark.parametrize('measurement,needle', [
+    ({'windows': [(1000, 10)]}, 'windows and memory_bytes are required'),
+    ({'memory_bytes': 1}, 'windows and memory_bytes are required'),
+    ({'windows': [(1000, 10)] * 5, 'memory_bytes': 1}, '5 windows, at most 4'),
+    ({'windows': 3, 'memory_bytes': 1}, 'windows must be a list'),
+    ({'windows': [1000], 'memory_bytes': 1}, '(window_ms, rate_mibs) pair'),
+    ({'windows': [(1000, 10, 3)], 'memory_bytes': 1}, '(window_ms, rate_mibs) pair'),
+    ({'windows': [(1000, -1)], 'memory_bytes': 1}, 'rate_mibs must be a non-negative'),
+    ({'windows': [(1000.5, 1)], 'memory_bytes': 1}, 'window_ms must be a non-negative'),
+    ({'windows': [], 'memory_bytes': True}, 'memory_bytes must be a non-negative'),
+    ({'windows': [], 'memory_bytes': 1, 'age_ms': '3'}, 'age_ms must be a non-negative'),
+    ({'windows': [], 'memory_bytes': 1, 'rate': 3}, "unknown key 'rate'"),
+    ({'windows': [], 'memory_bytes': 1, 5: 3}, 'keys must be strings'),
+])
+def test_bad_measurement_raises(measurement, needle):
+    p = _migpilot.Policy()
+    with pytest.raises(_migpilot.Error) as exc:
+        p.set_dirty(measurement)
+    assert needle in str(exc.value)
+    assert '\n' not in str(exc.value)
+    with pytest.raises(TypeError):
+        p.set_dirty([('windows', [])])
+
+
+def test_inconsistent_measurement_said_in_decision():
+    p = _migpilot.Policy()
+    p.set_dirty({'windows': [(1000, 10), (4000, 90)], 'memory_bytes': 512 * MIB})
+    decisions = replay(p, lab_samples(stalled=True))
+    e = first_eval(decisions)
+    assert e['dirty_status'] == 'inconsistent'
+    assert e['dirty_fallback'] is True
+    assert '90 MiB/s over 4000 ms > 10 MiB/s over 1000 ms' in e['explanation']
+
+
+def test_set_dirty_reference_counts_stable():
+    windows = [(1000, 90), (4000, 62)]
+    m = {'windows': windows, 'memory_bytes': 512 * MIB}
+    for _ in range(2):
+        _migpilot.Policy().set_dirty(m)
+    gc.collect()
+    before = (sys.getrefcount(m), sys.getrefcount(windows), sys.getrefcount(windows[0]))
+    for _ in range(50):
+        p = _migpilot.Policy()
+        p.set_dirty(m)
+        p.set_dirty(None)
+        try:
+            p.set_dirty({'windows': [(1000, -1)], 'memory_bytes': 1})
+        except _migpilot.Error:
+            pass
+    gc.collect()
+    assert (sys.getrefcount(m), sys.getrefcount(windows), sys.getrefcount(windows[0])) == before

@@ -47,6 +47,8 @@ typedef struct {
     double change_delay_ms;
     double dirty2_mibps;        /* new guest write speed (< 0: unchanged) */
     double bw2_mibps;           /* new send rate (< 0: unchanged) */
+    unsigned int downtime2_ms;  /* new downtime-limit, as nova steps it (0: unchanged) */
+    const mpDirtyMeasurement *dirty;    /* fed before the migration starts (NULL: none) */
 } simScenario;
 
 #define SIM_MAX_PASSES 256
@@ -76,11 +78,37 @@ typedef struct {
     /* the evaluation of each pass start (the first 16 passes) */
     mpPolicyDecision eval[16];
     bool have_eval[16];
+    /* every decision, hashed: what a caller acts on, and with the explanations */
+    uint64_t hash_core;
+    uint64_t hash_full;
+    unsigned int nfallback;     /* decisions announcing the dirty-rate fallback */
 } simResult;
+
+static uint64_t
+simHash(uint64_t h, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
 
 static void
 simRecord(simResult *res, const mpPolicyDecision *d, bool was_decided)
 {
+    unsigned int core[6] = { d->action, d->rule, d->prediction, d->evaluated,
+                             d->switch_decided, d->pass };
+
+    res->hash_core = simHash(res->hash_core, core, sizeof(core));
+    res->hash_core = simHash(res->hash_core, &d->elapsed_ms, sizeof(d->elapsed_ms));
+    res->hash_full = simHash(res->hash_full, core, sizeof(core));
+    res->hash_full = simHash(res->hash_full, d->explanation, strlen(d->explanation));
+    if (d->dirty_fallback)
+        res->nfallback++;
     if (d->action == MP_POLICY_ACTION_SWITCH)
         res->nswitch++;
     if (d->switch_decided && !was_decided)
@@ -114,6 +142,7 @@ simRun(const simScenario *sc, const mpPolicyConfig *cfg, simResult *res)
     uint8_t *nonzero = calloc(npages, 1);
     mpPolicy *policy = mpPolicyNew(cfg);
     double t = 0, dirty = sc->dirty_mibps, bw = sc->bw_mibps;
+    unsigned int downtime = sc->downtime_ms;
     double write_acc = 0, budget = 0;
     size_t wcursor = 0, scursor = 0, nmig;
     double processed = 0, sent_window = 0, next_sample = 0, last_sample_t = 0;
@@ -129,6 +158,9 @@ simRun(const simScenario *sc, const mpPolicyConfig *cfg, simResult *res)
     ck_assert_msg(policy != NULL, "%s", mpGetLastErrorMessage());
     memset(res, 0, sizeof(*res));
     res->min_rho_reported = 1e9;
+    res->hash_core = res->hash_full = 14695981039346656037ULL;
+    if (sc->dirty)
+        ck_assert_msg(mpPolicySetDirty(policy, sc->dirty) == 0, "%s", mpGetLastErrorMessage());
     if (touched > npages)
         touched = npages;
     if (wss > touched)
@@ -161,6 +193,8 @@ simRun(const simScenario *sc, const mpPolicyConfig *cfg, simResult *res)
                 dirty = sc->dirty2_mibps;
             if (sc->bw2_mibps >= 0)
                 bw = sc->bw2_mibps;
+            if (sc->downtime2_ms)
+                downtime = sc->downtime2_ms;
         }
         /* the guest writes */
         if (wss > 0) {
@@ -197,7 +231,7 @@ simRun(const simScenario *sc, const mpPolicyConfig *cfg, simResult *res)
             budget = 0;     /* an idle link does not bank bandwidth */
 
         /* sync when what is left fits in the downtime */
-        thr = bw * MIB * sc->downtime_ms / 1000.0;
+        thr = bw * MIB * downtime / 1000.0;
         if ((double)nmig * PAGE < thr) {
             size_t newly = 0;
 
@@ -223,6 +257,12 @@ simRun(const simScenario *sc, const mpPolicyConfig *cfg, simResult *res)
                 break;
             }
             pass++;
+            /* nova's step, right at the pass start: the first sample carries it */
+            if (!changed && sc->change_pass == pass && sc->change_delay_ms == 0 &&
+                sc->downtime2_ms) {
+                changed = true;
+                downtime = sc->downtime2_ms;
+            }
             if (pass < SIM_MAX_PASSES) {
                 res->passes = pass;
                 res->pass_start_ms[pass] = t;
@@ -261,7 +301,7 @@ simRun(const simScenario *sc, const mpPolicyConfig *cfg, simResult *res)
             s.memory_bps = first_sample || t <= last_sample_t ? 0 :
                 (unsigned long long)(sent_window * 1000.0 / (t - last_sample_t));
             s.dirty_bps = (unsigned long long)(dirty_rate_pps * PAGE);
-            s.max_downtime_ms = sc->downtime_ms;
+            s.max_downtime_ms = downtime;
             s.expected_downtime_ms = bw > 0 ?
                 (unsigned long long)((double)nmig * PAGE / (bw * MIB) * 1000.0) : 0;
             s.postcopy_permitted = !sc->not_permitted;
@@ -914,6 +954,482 @@ START_TEST(test_zero_and_extreme_samples)
 }
 END_TEST
 
+/* ---- the measured dirtying (mpPolicySetDirty) ---- */
+
+/* What QEMU's calc-dirty-rate reports for the scenario's guest over 1 s and 4 s: the
+ * simulator's writer dirties min(W, r x T) distinct pages in T seconds; whole MiB/s. */
+static void
+simMeasure(const simScenario *sc, mpDirtyMeasurement *m, unsigned long long age_ms)
+{
+    static const unsigned long long win[2] = { 1000, 4000 };
+    size_t i;
+
+    memset(m, 0, sizeof(*m));
+    for (i = 0; i < 2; i++) {
+        double secs = (double)win[i] / 1000.0;
+        double pages = sc->dirty_mibps * secs;
+
+        if (pages > sc->wss_mib)
+            pages = sc->wss_mib;
+        m->windows[i].window_ms = win[i];
+        m->windows[i].rate_mibs = (unsigned long long)llround(pages / secs);
+    }
+    m->nwindows = 2;
+    m->memory_bytes = (unsigned long long)(sc->ram_mib * MIB);
+    m->age_ms = age_ms;
+}
+
+START_TEST(test_dirty_saturated_switches_at_pass2)
+{
+    /* 32 MiB rewritten flat out: from the samples alone pass 2 looks converging and the
+     * policy switches at pass 3; the measurement (32 MiB in 1 s and in 4 s) shows the
+     * working set, larger than 32 MiB/s x 300 ms: switch at pass 2. */
+    simScenario sc;
+    simResult before, res;
+    mpPolicyConfig cfg;
+    mpDirtyMeasurement m;
+
+    simDefaults(&sc);
+    sc.wss_mib = 32;
+    sc.dirty_mibps = 90;
+    mpPolicyConfigInit(&cfg);
+    simRun(&sc, &cfg, &before);
+    ck_assert(before.switched);
+    ck_assert_uint_eq(before.first_pass, 3);
+
+    simMeasure(&sc, &m, 0);
+    ck_assert_uint_eq(m.windows[0].rate_mibs, 32);
+    ck_assert_uint_eq(m.windows[1].rate_mibs, 8);
+    sc.dirty = &m;
+    simRun(&sc, &cfg, &res);
+    simDump("measured small-wss", &res);
+    ck_assert(res.switched);
+    ck_assert_uint_eq(res.nswitch, 1);
+    assertSwitchAtPassStart(&res, 2, MP_POLICY_RULE_WORKING_SET, sc.sample_ms);
+    ck_assert_int_eq(res.first.dirty_status, MP_POLICY_DIRTY_USED);
+    ck_assert(!res.first.dirty_fallback);
+    ck_assert_int_eq(res.first.dirty_wss_bytes, (long long)(32 * MIB));
+    ck_assert_int_eq(res.first.dirty_write_bps, (long long)(32 * MIB));
+    ck_assert_int_ge(res.first.dirty_age_ms, 9000);    /* fed at 0, judged ~9.4 s later */
+    ck_assert_int_le(res.first.dirty_age_ms, 10000);
+    /* what pass 3 would resend: the whole working set, more than fits in the downtime */
+    ck_assert_int_eq(res.first.predicted_remaining, (long long)(32 * MIB));
+    ck_assert_int_gt(res.first.predicted_remaining, res.first.threshold_bytes);
+    ck_assert_int_eq(res.first.prediction, MP_POLICY_PREDICTION_NOT_CONVERGING);
+    ck_assert_ptr_nonnull(strstr(res.first.explanation,
+                                 "switch (working-set-exceeds-downtime)"));
+    ck_assert_ptr_nonnull(strstr(res.first.explanation, "measured W 32.0 MiB"));
+    ck_assert_uint_eq(res.nfallback, 0);
+    /* sooner than without it */
+    ck_assert_double_lt(res.end_ms, before.end_ms);
+}
+END_TEST
+
+START_TEST(test_dirty_converging_never_switches)
+{
+    simScenario sc;
+    simResult res;
+    mpPolicyConfig cfg;
+    mpDirtyMeasurement m;
+    const mpPolicyDecision *e;
+    static const double wss[] = { 256, 4, 0 };
+    static const double rate[] = { 10, 0.5, 0 };
+    size_t i;
+
+    mpPolicyConfigInit(&cfg);
+    for (i = 0; i < sizeof(wss) / sizeof(wss[0]); i++) {
+        simDefaults(&sc);
+        sc.wss_mib = wss[i];
+        sc.dirty_mibps = rate[i];
+        simMeasure(&sc, &m, 0);
+        sc.dirty = &m;
+        simRun(&sc, &cfg, &res);
+        simDump("measured converging", &res);
+        ck_assert(res.completed);
+        ck_assert_uint_eq(res.nswitch, 0);
+        ck_assert_msg(!res.have_first, "rule fired: %s", res.first.explanation);
+    }
+    /* the lab's converging guest: predicted at pass 2, and near the real end */
+    simDefaults(&sc);
+    simMeasure(&sc, &m, 0);
+    sc.dirty = &m;
+    simRun(&sc, &cfg, &res);
+    ck_assert(res.have_eval[2]);
+    e = &res.eval[2];
+    fprintf(stderr, "[measured converging] pass 2: %s\n", e->explanation);
+    ck_assert_int_eq(e->dirty_status, MP_POLICY_DIRTY_USED);
+    ck_assert_int_eq(e->prediction, MP_POLICY_PREDICTION_CONVERGING);
+    ck_assert_int_eq(e->dirty_write_bps, (long long)(10 * MIB));
+    /* 10 MiB/s in 1 s and in 4 s: the working set is at least what 4 s found */
+    ck_assert_int_eq(e->dirty_wss_bytes, (long long)(40 * MIB));
+    ck_assert_int_lt(e->predicted_remaining, e->remaining_start / 2);
+    ck_assert_msg(fabs((double)e->predicted_finish_ms - res.end_ms) < 0.1 * res.end_ms,
+                  "predicted %lld ms, ended %.0f ms", e->predicted_finish_ms, res.end_ms);
+}
+END_TEST
+
+START_TEST(test_dirty_rate_limited_below_bandwidth)
+{
+    /* A writer held at 70 % of the send rate over a large set: each pass shrinks by 0.7,
+     * ~10 passes. From the samples the policy predicts more than max_passes and switches
+     * at pass 2; the measurement says it converges, and it does. */
+    simScenario sc;
+    simResult before, res, truth;
+    mpPolicyConfig cfg;
+    mpDirtyMeasurement m;
+
+    simDefaults(&sc);
+    sc.touched_mib = 450;
+    sc.wss_mib = 400;
+    sc.dirty_mibps = 22.4;
+    sc.max_ms = 200000;
+    mpPolicyConfigInit(&cfg);
+    cfg.mode = MP_POLICY_MODE_OBSERVE;
+    simRun(&sc, &cfg, &truth);
+    ck_assert(truth.completed);
+    ck_assert_uint_ge(truth.passes, 6);
+
+    cfg.mode = MP_POLICY_MODE_AUTO;
+    simRun(&sc, &cfg, &before);
+    ck_assert(before.switched);
+    ck_assert_uint_eq(before.first_pass, 2);
+
+    simMeasure(&sc, &m, 0);
+    sc.dirty = &m;
+    simRun(&sc, &cfg, &res);
+    simDump("measured rate-limited", &res);
+    ck_assert(res.completed);
+    ck_assert_uint_eq(res.nswitch, 0);
+    ck_assert(res.have_eval[2]);
+    ck_assert_int_eq(res.eval[2].dirty_status, MP_POLICY_DIRTY_USED);
+    ck_assert_int_eq(res.eval[2].prediction, MP_POLICY_PREDICTION_CONVERGING);
+    ck_assert_double_lt(res.eval[2].rho, cfg.rho_max);
+}
+END_TEST
+
+/* Pass 1 of 10 s at 32 MiB/s, then pass 2 starting with R2 MiB: the first sample of
+ * pass 2, decided with measurement m. */
+static mpPolicyDecision
+handPass2(const mpDirtyMeasurement *m, double r2_mib, unsigned long long max_downtime_ms)
+{
+    mpPolicyConfig cfg;
+    mpPolicy *p;
+    mpPolicyDecision d;
+    mpPolicySample s;
+    unsigned long long t;
+
+    mpPolicyConfigInit(&cfg);
+    ck_assert_ptr_nonnull(p = mpPolicyNew(&cfg));
+    if (m)
+        ck_assert_int_eq(mpPolicySetDirty(p, m), 0);
+    for (t = 0; t <= 10000; t += 250) {
+        s = mkSample(t, 1, 512 - 50.0 * (double)t / 1000, 32, 0);
+        ck_assert_int_eq(mpPolicyFeedSample(p, &s, &d), 0);
+    }
+    ck_assert_int_eq(mpPolicyFeedIteration(p, 2, 10100, &d), 0);
+    s = mkSample(10250, 2, r2_mib - 32 * 0.15, 32, r2_mib / 10);
+    if (max_downtime_ms) {
+        s.has |= MP_POLICY_HAS_MAX_DOWNTIME;
+        s.max_downtime_ms = max_downtime_ms;
+    }
+    ck_assert_int_eq(mpPolicyFeedSample(p, &s, &d), 0);
+    ck_assert(d.evaluated);
+    mpPolicyFree(p);
+    return d;
+}
+
+START_TEST(test_dirty_trap_long_window_rate)
+{
+    /* 100 MiB rewritten at 90 MiB/s: over 4 s QEMU reports 25 MiB/s, below the 32 MiB/s
+     * send rate. Taken as the guest's rate it says "converging"; it is the working set
+     * over the window. */
+    mpDirtyMeasurement m = { 0 }, trap;
+    mpPolicyDecision d;
+
+    m.nwindows = 2;
+    m.windows[0].window_ms = 1000;
+    m.windows[0].rate_mibs = 90;
+    m.windows[1].window_ms = 4000;
+    m.windows[1].rate_mibs = 25;
+    m.memory_bytes = (unsigned long long)(512 * MIB);
+    d = handPass2(&m, 100, 0);
+    fprintf(stderr, "[trap] %s\n", d.explanation);
+    ck_assert_int_eq(d.dirty_status, MP_POLICY_DIRTY_USED);
+    ck_assert_int_eq(d.dirty_write_bps, (long long)(90 * MIB));
+    ck_assert_int_eq(d.dirty_wss_bytes, (long long)(100 * MIB));
+    ck_assert_int_eq(d.rule, MP_POLICY_RULE_WORKING_SET);
+    ck_assert_int_eq(d.action, MP_POLICY_ACTION_SWITCH);
+    ck_assert_int_eq(d.predicted_remaining, (long long)(100 * MIB));
+
+    /* the long window's rate as the guest's rate: what the policy must not do */
+    trap = m;
+    trap.windows[0].rate_mibs = 25;
+    d = handPass2(&trap, 100, 0);
+    ck_assert_int_eq(d.dirty_status, MP_POLICY_DIRTY_USED);
+    ck_assert_int_eq(d.prediction, MP_POLICY_PREDICTION_CONVERGING);
+    ck_assert_int_eq(d.action, MP_POLICY_ACTION_NONE);
+}
+END_TEST
+
+START_TEST(test_dirty_missing_is_todays_policy)
+{
+    /* No call, and a measurement without windows: the same decisions, word for word,
+     * and the fallback said once. */
+    static const double wss[] = { 256, 256, 32, 1024 };
+    static const double rate[] = { 10, 90, 90, 6 };
+    simScenario sc;
+    simResult a, b;
+    mpPolicyConfig cfg;
+    mpDirtyMeasurement none = { 0 };
+    size_t i;
+
+    mpPolicyConfigInit(&cfg);
+    for (i = 0; i < sizeof(wss) / sizeof(wss[0]); i++) {
+        simDefaults(&sc);
+        sc.wss_mib = wss[i];
+        sc.dirty_mibps = rate[i];
+        if (wss[i] > 512) {
+            sc.ram_mib = 2048;
+            sc.touched_mib = 1500;
+            sc.max_ms = 200000;
+        }
+        simRun(&sc, &cfg, &a);
+        sc.dirty = &none;
+        simRun(&sc, &cfg, &b);
+        ck_assert_uint_eq(a.nsamples, b.nsamples);
+        ck_assert(a.hash_full == b.hash_full);
+        ck_assert_uint_eq(a.nfallback, 1);
+        ck_assert_uint_eq(b.nfallback, 1);
+        ck_assert(a.have_eval[2]);
+        ck_assert_int_eq(a.eval[2].dirty_status, MP_POLICY_DIRTY_MISSING);
+        ck_assert_int_eq(a.eval[2].dirty_wss_bytes, -1);
+        ck_assert_int_eq(a.eval[2].predicted_remaining, -1);
+        ck_assert_ptr_nonnull(strstr(a.eval[2].explanation,
+                                     "dirty-rate measurement missing; per-pass rules: "));
+    }
+}
+END_TEST
+
+START_TEST(test_dirty_stale_and_inconsistent_fall_back)
+{
+    simScenario sc;
+    simResult ref, res;
+    mpPolicyConfig cfg;
+    mpDirtyMeasurement m, bad;
+
+    /* the guest the measurement would switch at pass 2 (test above) */
+    simDefaults(&sc);
+    sc.wss_mib = 32;
+    sc.dirty_mibps = 90;
+    mpPolicyConfigInit(&cfg);
+    simRun(&sc, &cfg, &ref);
+
+    /* 595 s old when fed, 604 s at pass 2: stale under the default 600 s */
+    simMeasure(&sc, &m, 595000);
+    sc.dirty = &m;
+    simRun(&sc, &cfg, &res);
+    ck_assert(res.hash_core == ref.hash_core);
+    ck_assert_uint_eq(res.first_pass, 3);
+    ck_assert_uint_eq(res.nfallback, 1);
+    ck_assert_int_eq(res.eval[2].dirty_status, MP_POLICY_DIRTY_STALE);
+    ck_assert(res.eval[2].dirty_fallback);
+    ck_assert_ptr_nonnull(strstr(res.eval[2].explanation, "dirty-rate measurement stale"));
+    ck_assert_int_gt(res.eval[2].dirty_age_ms, 600000);
+    /* ... and used when the operator allows older ones */
+    ck_assert_int_eq(mpPolicyConfigSet(&cfg, "dirty_max_age_ms", "700000"), 0);
+    simRun(&sc, &cfg, &res);
+    assertSwitchAtPassStart(&res, 2, MP_POLICY_RULE_WORKING_SET, sc.sample_ms);
+    mpPolicyConfigInit(&cfg);
+
+    /* a longer window with a higher rate than the shorter: physics says no */
+    bad = m;
+    bad.age_ms = 0;
+    bad.windows[1].rate_mibs = 90;
+    sc.dirty = &bad;
+    simRun(&sc, &cfg, &res);
+    ck_assert(res.hash_core == ref.hash_core);
+    ck_assert_uint_eq(res.nfallback, 1);
+    ck_assert_int_eq(res.eval[2].dirty_status, MP_POLICY_DIRTY_INCONSISTENT);
+    ck_assert_ptr_nonnull(strstr(res.eval[2].explanation, "90 MiB/s over 4000 ms > 32 MiB/s"));
+    /* one window, lengths not increasing, no RAM, more dirtied than RAM */
+    bad = m;
+    bad.age_ms = 0;
+    bad.nwindows = 1;
+    sc.dirty = &bad;
+    simRun(&sc, &cfg, &res);
+    ck_assert(res.hash_core == ref.hash_core);
+    ck_assert_ptr_nonnull(strstr(res.eval[2].explanation, "one window"));
+    bad.nwindows = 2;
+    bad.windows[1].window_ms = 1000;
+    simRun(&sc, &cfg, &res);
+    ck_assert(res.hash_core == ref.hash_core);
+    ck_assert_ptr_nonnull(strstr(res.eval[2].explanation, "not increasing"));
+    bad = m;
+    bad.age_ms = 0;
+    bad.memory_bytes = 0;
+    simRun(&sc, &cfg, &res);
+    ck_assert(res.hash_core == ref.hash_core);
+    ck_assert_ptr_nonnull(strstr(res.eval[2].explanation, "no guest memory size"));
+    bad.memory_bytes = (unsigned long long)(16 * MIB);
+    simRun(&sc, &cfg, &res);
+    ck_assert(res.hash_core == ref.hash_core);
+    ck_assert_ptr_nonnull(strstr(res.eval[2].explanation, "more than the 16.0 MiB of RAM"));
+}
+END_TEST
+
+START_TEST(test_dirty_bad_struct_rejected)
+{
+    mpPolicyConfig cfg;
+    mpPolicy *p;
+    mpDirtyMeasurement m = { 0 };
+
+    mpPolicyConfigInit(&cfg);
+    ck_assert_ptr_nonnull(p = mpPolicyNew(&cfg));
+    mpResetLastError();
+    ck_assert_int_eq(mpPolicySetDirty(p, NULL), -1);
+    ck_assert_ptr_nonnull(strstr(mpGetLastErrorMessage(), "no dirty-rate measurement"));
+    m.nwindows = MP_DIRTY_MAX_WINDOWS + 1;
+    ck_assert_int_eq(mpPolicySetDirty(p, &m), -1);
+    ck_assert_ptr_nonnull(strstr(mpGetLastErrorMessage(), "at most 4"));
+    m.nwindows = 0;
+    ck_assert_int_eq(mpPolicySetDirty(p, &m), 0);
+    mpPolicyFree(p);
+}
+END_TEST
+
+START_TEST(test_dirty_downtime_in_force)
+{
+    /* A 30 MiB working set rewritten flat out: more than 32 MiB/s x 300 ms, so pre-copy
+     * stalls; nova raises the max downtime to 1 s as pass 2 starts, and the set then fits:
+     * the policy reads the downtime in force from the sample and leaves it alone. */
+    simScenario sc;
+    simResult res;
+    mpPolicyConfig cfg;
+    mpDirtyMeasurement m;
+
+    simDefaults(&sc);
+    sc.wss_mib = 30;
+    sc.dirty_mibps = 90;
+    simMeasure(&sc, &m, 0);
+    sc.dirty = &m;
+    mpPolicyConfigInit(&cfg);
+    simRun(&sc, &cfg, &res);
+    simDump("downtime 300", &res);
+    assertSwitchAtPassStart(&res, 2, MP_POLICY_RULE_WORKING_SET, sc.sample_ms);
+    ck_assert_int_lt(res.first.threshold_bytes, (long long)(12 * MIB));
+
+    sc.change_pass = 2;
+    sc.change_delay_ms = 0;
+    sc.downtime2_ms = 1000;
+    simRun(&sc, &cfg, &res);
+    simDump("downtime 300 -> 1000", &res);
+    ck_assert(res.completed);
+    ck_assert_uint_eq(res.nswitch, 0);
+}
+END_TEST
+
+START_TEST(test_dirty_downtime_from_sample)
+{
+    /* Pass 2 starts with 70 MiB (the 40 MiB working set and pages left over from pass 1);
+     * pass 3 would resend the 40 MiB. Within 300 ms at 32 MiB/s (9.6 MiB) it never fits:
+     * switch; within the 2 s nova has stepped up to (64 MiB) it does: leave it alone. The
+     * config's downtime_ms (300) only stands in for samples that lack it. */
+    mpDirtyMeasurement m = { 0 };
+    mpPolicyDecision d;
+
+    m.nwindows = 2;
+    m.windows[0].window_ms = 1000;
+    m.windows[0].rate_mibs = 40;
+    m.windows[1].window_ms = 4000;
+    m.windows[1].rate_mibs = 10;
+    m.memory_bytes = (unsigned long long)(512 * MIB);
+    d = handPass2(&m, 70, 0);
+    ck_assert_int_eq(d.rule, MP_POLICY_RULE_WORKING_SET);
+    ck_assert_int_eq(d.threshold_bytes, (long long)(32 * MIB * 0.3));
+    d = handPass2(&m, 70, 300);
+    ck_assert_int_eq(d.rule, MP_POLICY_RULE_WORKING_SET);
+    ck_assert_int_eq(d.action, MP_POLICY_ACTION_SWITCH);
+    d = handPass2(&m, 70, 2000);
+    fprintf(stderr, "[downtime 2000] %s\n", d.explanation);
+    ck_assert_int_eq(d.dirty_status, MP_POLICY_DIRTY_USED);
+    ck_assert_int_eq(d.threshold_bytes, (long long)(64 * MIB));
+    ck_assert_int_eq(d.prediction, MP_POLICY_PREDICTION_CONVERGING);
+    ck_assert_int_eq(d.action, MP_POLICY_ACTION_NONE);
+    ck_assert_int_eq(d.predicted_remaining, (long long)(40 * MIB));
+    ck_assert_ptr_nonnull(strstr(d.explanation, "within 2000 ms"));
+}
+END_TEST
+
+START_TEST(test_dirty_deadline)
+{
+    /* Converging by the measurement, but pre-copy ends after the operator's deadline. */
+    simScenario sc;
+    simResult res;
+    mpPolicyConfig cfg;
+    mpDirtyMeasurement m;
+    char value[32];
+    double end;
+
+    simDefaults(&sc);
+    simMeasure(&sc, &m, 0);
+    sc.dirty = &m;
+    mpPolicyConfigInit(&cfg);
+    simRun(&sc, &cfg, &res);
+    ck_assert(res.completed);
+    end = res.end_ms;
+    snprintf(value, sizeof(value), "%.0f", (res.pass_start_ms[2] + end) / 2);
+    ck_assert_int_eq(mpPolicyConfigSet(&cfg, "deadline_ms", value), 0);
+    simRun(&sc, &cfg, &res);
+    simDump("measured deadline", &res);
+    assertSwitchAtPassStart(&res, 2, MP_POLICY_RULE_DEADLINE, sc.sample_ms);
+    ck_assert_int_eq(res.first.dirty_status, MP_POLICY_DIRTY_USED);
+    ck_assert_int_eq(res.first.prediction, MP_POLICY_PREDICTION_CONVERGING);
+    ck_assert_ptr_nonnull(strstr(res.first.explanation, "after the"));
+    /* a deadline after the predicted end: untouched */
+    snprintf(value, sizeof(value), "%.0f", end * 1.2);
+    ck_assert_int_eq(mpPolicyConfigSet(&cfg, "deadline_ms", value), 0);
+    simRun(&sc, &cfg, &res);
+    ck_assert(res.completed);
+    ck_assert_uint_eq(res.nswitch, 0);
+}
+END_TEST
+
+START_TEST(test_dirty_inconclusive_then_pass3)
+{
+    /* 16 MiB rewritten at 200 MiB/s: both windows see the whole set, so the rate is only
+     * known to be >= 16 MiB/s, at which pass 2 (0.5 s) would converge; at 20 MiB/s or
+     * more it cannot. Pass 2 is left to the per-pass rules (said once); pass 2 itself then
+     * measures the rate (16 MiB in 0.5 s) and the policy switches at pass 3, where the
+     * rules would wait out the tail (16 MiB is within twice the 9.6 MiB threshold). */
+    simScenario sc;
+    simResult before, res;
+    mpPolicyConfig cfg;
+    mpDirtyMeasurement m;
+
+    simDefaults(&sc);
+    sc.wss_mib = 16;
+    sc.dirty_mibps = 200;
+    mpPolicyConfigInit(&cfg);
+    simRun(&sc, &cfg, &before);
+    ck_assert(before.switched);
+    ck_assert_uint_gt(before.first_pass, 3);
+    simMeasure(&sc, &m, 0);
+    sc.dirty = &m;
+    mpPolicyConfigInit(&cfg);
+    simRun(&sc, &cfg, &res);
+    simDump("inconclusive", &res);
+    ck_assert(res.have_eval[2]);
+    ck_assert_int_eq(res.eval[2].dirty_status, MP_POLICY_DIRTY_INCONCLUSIVE);
+    ck_assert(res.eval[2].dirty_fallback);
+    ck_assert_ptr_nonnull(strstr(res.eval[2].explanation, "inconclusive"));
+    ck_assert_uint_eq(res.nfallback, 1);
+    ck_assert(res.switched);
+    assertSwitchAtPassStart(&res, 3, MP_POLICY_RULE_WORKING_SET, sc.sample_ms);
+    ck_assert_int_ge(res.first.dirty_write_bps, (long long)(30 * MIB));
+    ck_assert_int_eq(res.first.dirty_status, MP_POLICY_DIRTY_USED);
+}
+END_TEST
+
 /* ---- configuration ---- */
 
 START_TEST(test_config_defaults_and_keys)
@@ -929,7 +1445,8 @@ START_TEST(test_config_defaults_and_keys)
     ck_assert_int_eq(cfg.mode, MP_POLICY_MODE_AUTO);
     ck_assert_uint_eq(cfg.min_pass, 2);
     ck_assert_uint_eq(cfg.deadline_ms, 0);
-    ck_assert_uint_eq(mpPolicyConfigKeyCount(), 9);
+    ck_assert_uint_eq(cfg.dirty_max_age_ms, 600000);
+    ck_assert_uint_eq(mpPolicyConfigKeyCount(), 10);
     for (i = 0; i < mpPolicyConfigKeyCount(); i++) {
         const char *name = mpPolicyConfigKeyName(i, &kind);
 
@@ -999,6 +1516,9 @@ START_TEST(test_config_errors)
     assertConfigError("downtime_ms", "0", "downtime_ms = 0: out of range");
     assertConfigError("min_bandwidth_samples", "17", "out of range");
     assertConfigError("min_bandwidth_samples", "   ", "empty value");
+    assertConfigError("dirty_max_age_ms", "0", "dirty_max_age_ms = 0: out of range");
+    assertConfigError("dirty_max_age_ms", "86400001", "out of range");
+    assertConfigError("dirty_max_age_ms", "5m", "not a non-negative integer");
 
     mpPolicyConfigInit(&cfg);
     mpResetLastError();
@@ -1030,6 +1550,15 @@ START_TEST(test_names)
     ck_assert_str_eq(mpPolicyRuleToString(MP_POLICY_RULE_POSTCOPY_NOT_PERMITTED),
                      "postcopy-not-permitted");
     ck_assert_str_eq(mpPolicyRuleToString(MP_POLICY_RULE_IN_POSTCOPY), "in-postcopy");
+    ck_assert_str_eq(mpPolicyRuleToString(MP_POLICY_RULE_WORKING_SET),
+                     "working-set-exceeds-downtime");
+    ck_assert_str_eq(mpPolicyDirtyStatusToString(MP_POLICY_DIRTY_MISSING), "missing");
+    ck_assert_str_eq(mpPolicyDirtyStatusToString(MP_POLICY_DIRTY_USED), "used");
+    ck_assert_str_eq(mpPolicyDirtyStatusToString(MP_POLICY_DIRTY_STALE), "stale");
+    ck_assert_str_eq(mpPolicyDirtyStatusToString(MP_POLICY_DIRTY_INCONSISTENT),
+                     "inconsistent");
+    ck_assert_str_eq(mpPolicyDirtyStatusToString(MP_POLICY_DIRTY_INCONCLUSIVE),
+                     "inconclusive");
     ck_assert_str_eq(mpPolicyPredictionToString(MP_POLICY_PREDICTION_UNKNOWN), "unknown");
     ck_assert_str_eq(mpPolicyPredictionToString(MP_POLICY_PREDICTION_CONVERGING),
                      "converging");
@@ -1642,6 +2171,17 @@ policy_suite(void)
     tcase_add_test(tc, test_config_defaults_and_keys);
     tcase_add_test(tc, test_config_errors);
     tcase_add_test(tc, test_names);
+    tcase_add_test(tc, test_dirty_saturated_switches_at_pass2);
+    tcase_add_test(tc, test_dirty_converging_never_switches);
+    tcase_add_test(tc, test_dirty_rate_limited_below_bandwidth);
+    tcase_add_test(tc, test_dirty_trap_long_window_rate);
+    tcase_add_test(tc, test_dirty_missing_is_todays_policy);
+    tcase_add_test(tc, test_dirty_stale_and_inconsistent_fall_back);
+    tcase_add_test(tc, test_dirty_bad_struct_rejected);
+    tcase_add_test(tc, test_dirty_downtime_in_force);
+    tcase_add_test(tc, test_dirty_downtime_from_sample);
+    tcase_add_test(tc, test_dirty_deadline);
+    tcase_add_test(tc, test_dirty_inconclusive_then_pass3);
     tcase_add_test(tc, test_trace_handmade_lab);
     tcase_add_test(tc, test_trace_recorded);
     suite_add_tcase(s, tc);

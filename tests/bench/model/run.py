@@ -2,9 +2,12 @@
 """The model benchmark: every policy over a grid of workloads, and a check against the
 published ICCLab figures. Writes tests/bench/results/model.json (+ model_published.png).
 
-  /usr/bin/python3 -m tests.bench.model.run [--quick] [--out DIR]
+  /usr/bin/python3 -m tests.bench.model.run [--quick] [--out DIR] [--no-dirty]
+      [--dirty-windows 1000,4000] [--dirty-seed N] [--dirty-periodic-age-ms MS]
 
-migpilot is the real C policy (`_migpilot.Policy`, built by `make python`).
+migpilot is the real C policy (`_migpilot.Policy`, built by `make python`), fed the
+guest's measured dirtying (QEMU calc-dirty-rate over the given windows, with page-sampling
+noise from a fixed seed) unless --no-dirty (the policy of job samples alone).
 """
 import argparse
 import itertools
@@ -25,10 +28,14 @@ GBPS = 1e9 / 8 * GOODPUT    # bytes/s of goodput per Gb/s of line rate
 POLICIES = ('migpilot', 'nova-force', 'nova-abort', 'virsh', 'precopy')
 
 
-def make_policies(w):
+# QEMU 7.2's calc-time is whole seconds: the shortest window is 1 s
+DIRTY = {'windows_ms': (1000, 4000), 'seed': 1, 'periodic_age_ms': 150000}
+
+
+def make_policies(w, dirty=DIRTY):
     """The compared policies, with the limits nova Zed's defaults give this guest."""
     _, timeout = nova_schedule(w.ram)
-    return [Migpilot(), Nova('force_complete'), Nova('abort'), Virsh(),
+    return [Migpilot(dirty=dirty), Nova('force_complete'), Nova('abort'), Virsh(),
             PreCopy(max_time_s=timeout)]
 
 
@@ -65,12 +72,12 @@ def rnd(x, n=3):
     return None if x is None else round(x, n)
 
 
-def run_grid(quick):
+def run_grid(quick, dirty=DIRTY):
     rows = []
     for w in grid(quick):
         conv, _ = converges(w)
         row = dict(w.label, converges=conv, bound_s=w.bound_s, results={})
-        for p in make_policies(w):
+        for p in make_policies(w, dirty):
             r = simulate(w, p)
             row['results'][p.name] = r.as_dict()
         rows.append(row)
@@ -152,6 +159,32 @@ def overall(rows):
               r['results'][other]['outcome'] == 'completed']
         return rnd(gmean(xs))
 
+    def over_bound(rs):
+        return rnd(gmean([r['results']['migpilot']['total_s'] / r['bound_s'] for r in rs
+                          if r['results']['migpilot']['outcome'] == 'completed']))
+
+    passes = {}
+    for r in stalled:
+        k = str(r['results']['migpilot']['switch_pass'])
+        passes[k] = passes.get(k, 0) + 1
+    res['stalled'] = {
+        'n': len(stalled),
+        'switch_pass': dict(sorted(passes.items(), key=lambda kv: int(kv[0]))),
+        'pass2_share': rnd(passes.get('2', 0) / len(stalled)) if stalled else None,
+        'migpilot_over_virsh_gmean': ratio(stalled, 'virsh'),
+        'migpilot_over_bound_gmean': over_bound(stalled),
+        'rules': {},
+    }
+    for r in stalled:
+        k = r['results']['migpilot']['rule'] or 'none'
+        res['stalled']['rules'][k] = res['stalled']['rules'].get(k, 0) + 1
+    res['converging'] = {
+        'n': len(conv),
+        'needless_switches': sum(1 for r in conv
+                                 if r['results']['migpilot']['mode'] == 'post-copy'),
+        'migpilot_over_precopy_gmean': ratio(conv, 'precopy'),
+        'migpilot_over_bound_gmean': over_bound(conv),
+    }
     res['headline'] = {
         'workloads': len(rows), 'precopy_never_converges': len(stalled),
         'migpilot_over_bound_gmean': rnd(gmean(done)),
@@ -177,7 +210,7 @@ ICC_STRESSED = [  # stressed MB, time s, transferred MB (x-large, 16 GB)
 STRESS_RATE = 2 * GiB       # `stress` rewrites its allocations far faster than 1 Gb/s
 
 
-def published_check():
+def published_check(dirty=DIRTY):
     """The hybrid policy (one pass, then post-copy = virsh's) against ICCLab's table.
     Calibrated on the unloaded x-large row only (its used memory and its fixed overhead:
     nova's own set-up, which their log timestamps include); the stressed rows are then
@@ -197,7 +230,7 @@ def published_check():
                'err_time_pct': rnd(100 * (hyb.total_s - t_pub) / t_pub, 1),
                'err_bytes_pct': rnd(100 * (hyb.bytes / MiB - mb_pub) / mb_pub, 1),
                'others': {}}
-        for p in make_policies(w):
+        for p in make_policies(w, dirty):
             r = simulate(w, p)
             row['others'][p.name] = {'outcome': r.outcome, 'mode': r.mode,
                                      'total_s': rnd(r.total_s, 1),
@@ -258,11 +291,31 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--quick', action='store_true', help='a small grid (< 1 minute)')
     ap.add_argument('--out', default=os.path.join(REPO, 'tests', 'bench', 'results'))
+    ap.add_argument('--no-dirty', action='store_true',
+                    help='feed migpilot no dirty-rate measurement (job samples alone)')
+    ap.add_argument('--dirty-windows', default=','.join(str(x) for x in DIRTY['windows_ms']),
+                    help='calc-dirty-rate windows in ms, shortest first (default %(default)s)')
+    ap.add_argument('--dirty-seed', type=int, default=DIRTY['seed'],
+                    help='seed of the page-sampling noise; -1: exact figures '
+                         '(default %(default)s)')
+    ap.add_argument('--dirty-periodic-age-ms', type=int, default=DIRTY['periodic_age_ms'],
+                    help='age of the periodic measurement when the migration starts; -1: '
+                         'none, only the one made at the start (default %(default)s)')
     args = ap.parse_args()
+    try:
+        windows = tuple(int(x) for x in args.dirty_windows.split(','))
+    except ValueError:
+        ap.error('--dirty-windows: comma-separated integers, e.g. 1000,4000')
+    if len(windows) < 2 or list(windows) != sorted(set(windows)) or windows[0] <= 0:
+        ap.error('--dirty-windows: at least two increasing positive lengths')
+    dirty = None if args.no_dirty else {
+        'windows_ms': windows, 'seed': None if args.dirty_seed < 0 else args.dirty_seed,
+        'periodic_age_ms': None if args.dirty_periodic_age_ms < 0 else
+        args.dirty_periodic_age_ms}
     t = time.monotonic()
-    rows = run_grid(args.quick)
-    check = published_check()
-    result = {'quick': args.quick, 'goodput': GOODPUT,
+    rows = run_grid(args.quick, dirty)
+    check = published_check(dirty)
+    result = {'quick': args.quick, 'goodput': GOODPUT, 'dirty': dirty,
               'policies': POLICIES, 'overall': overall(rows), 'regions': summarise(rows),
               'published_check': check, 'workloads': rows}
     result['seconds'] = rnd(time.monotonic() - t, 1)
@@ -279,6 +332,12 @@ def main():
              h['stalled_migpilot_over_virsh_gmean'] or 0,
              h['converging_migpilot_over_precopy_gmean'] or 0,
              check['mean_abs_err_time_pct'], check['mean_abs_err_bytes_pct']))
+    st, cv = result['overall']['stalled'], result['overall']['converging']
+    print('stalled (%d): switch pass %s (pass 2: %.1f %%), migpilot/virsh %.3f, '
+          'migpilot/bound %.3f; converging (%d): %d needless switches, migpilot/precopy %.3f'
+          % (st['n'], st['switch_pass'], 100 * (st['pass2_share'] or 0),
+             st['migpilot_over_virsh_gmean'] or 0, st['migpilot_over_bound_gmean'] or 0,
+             cv['n'], cv['needless_switches'], cv['migpilot_over_precopy_gmean'] or 0))
     return 0
 
 

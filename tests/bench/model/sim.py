@@ -20,7 +20,9 @@ Physics (bytes and seconds; one link of goodput B):
 Policies (each a small state machine fed by the simulator):
 - `migpilot`: the real C policy through `_migpilot.Policy`, fed what the agent feeds it:
   a MIGRATION_ITERATION event at each sync, a fresh job-stats sample right after it, and
-  samples every 250 ms.
+  samples every 250 ms; and the guest's measured dirtying (QEMU calc-dirty-rate, page
+  sampling, see `dirty_measurement`): the agent's last periodic measurement when the
+  migration starts, and the one it starts at once, when its longest window is over.
 - `nova-force` / `nova-abort`: nova Zed's monitor: polls every 0.5 s, raises max downtime in
   `downtime_steps` (10 steps, 75 s per GiB of data_gb apart, to live_migration_downtime),
   and at live_migration_completion_timeout (800 s per GiB, data_gb = max(2, RAM GiB))
@@ -204,16 +206,48 @@ class Nova(Policy):
         return min(polls) if polls else math.inf
 
 
+SAMPLE_PAGES_PER_GIB = 512     # QEMU calc-dirty-rate's default sample-pages
+
+
+def dirty_measurement(w, windows_ms=(1000, 4000), seed=None, age_ms=0):
+    """What QEMU's calc-dirty-rate (page sampling) reports for the guest of w, one
+    measurement per window: the distinct pages written in T seconds, min(W, D x T), over T,
+    in whole MiB/s. With a seed, the sampling error: QEMU hashes sample-pages random pages
+    per GiB before and after the window and scales the share found changed to the RAM, so
+    the count found is binomial (normal approximation, clipped); the same seed and workload
+    give the same figures."""
+    import random
+    rng = random.Random('%s:%s' % (seed, sorted(w.label.items()))) if seed is not None \
+        else None
+    n = max(1, int(SAMPLE_PAGES_PER_GIB * w.ram / GiB))
+    out = []
+    for t_ms in windows_ms:
+        pages = min(w.wss, w.dirty_rate * t_ms / 1000.0)
+        if rng is not None:
+            p = min(1.0, pages / w.ram)
+            found = rng.gauss(n * p, math.sqrt(n * p * (1 - p)))
+            pages = min(max(0.0, round(found)), n) / n * w.ram
+        out.append((int(t_ms), int(round(pages / (t_ms / 1000.0) / MiB))))
+    return {'windows': out, 'memory_bytes': int(w.ram), 'age_ms': int(age_ms)}
+
+
 class Migpilot(Policy):
-    """The real policy (agent/core/mppolicy.c) through _migpilot.Policy."""
+    """The real policy (agent/core/mppolicy.c) through _migpilot.Policy.
+
+    dirty: None (no measurement: the policy of samples alone), or a dict with
+    windows_ms (calc-dirty-rate windows, shortest first), seed (sampling noise; None: exact)
+    and periodic_age_ms (age of the agent's periodic measurement when the migration starts;
+    None: there is none). Whatever the periodic one, the agent measures at once when the
+    migration starts: fed when its longest window is over."""
     name = 'migpilot'
     tick = 0.25                 # the agent's job-stats poll
     latency_s = 0.005           # event -> fresh sample -> virDomainMigrateStartPostCopy
 
-    def __init__(self, **config):
+    def __init__(self, dirty=None, **config):
         import _migpilot        # the extension built by `make python`
         self._mk = lambda: _migpilot.Policy(**config)
         self.config = config
+        self.dirty = dirty
 
     def start(self, w):
         super().start(w)
@@ -221,6 +255,17 @@ class Migpilot(Policy):
         self.decided = None
         self.samples_in_pass = 0
         self.last_ms = -1
+        self.fresh_at = math.inf
+        if self.dirty is not None:
+            wins = tuple(self.dirty.get('windows_ms', (1000, 4000)))
+            seed = self.dirty.get('seed')
+            age = self.dirty.get('periodic_age_ms')
+            if age is not None:
+                # the guest did the same then: a different draw of the sampling error
+                self.p.set_dirty(dirty_measurement(w, wins, None if seed is None else
+                                                   '%s-periodic' % seed, age))
+            self.fresh = dirty_measurement(w, wins, seed, 0)
+            self.fresh_at = max(wins) / 1000.0
 
     @property
     def skip_ok(self):
@@ -263,9 +308,15 @@ class Migpilot(Policy):
         # the agent polls at once on the event: the decision point is the pass start
         return self._judge(self.p.feed_sample(self._sample(t + self.latency_s, st)), t)
 
+    def next_event(self, t):
+        return self.fresh_at if self.fresh_at > t else math.inf
+
     def on_tick(self, t, st):
         if self.decided:
             return None
+        if t >= self.fresh_at:
+            self.p.set_dirty(self.fresh)
+            self.fresh_at = math.inf
         self.samples_in_pass += 1
         if self.samples_in_pass > 12 and st.k >= 2:
             return None         # the policy only judges pass starts; spare the CPU
