@@ -157,10 +157,10 @@ static const mpOption mpOptions[] = {
       "page-sampling mode; libvirt >= 7.2). No calc is started during a migration (libvirt "
       "would hold it 30 s behind the migration's job): a migration is told the latest "
       "measurement. Where libvirt or QEMU cannot measure, the agent says so once." },
-    { "dirtyrate", "interval_ms", MP_OPT_UINT, OFF(dirtyIntervalMs), "0", 0, 86400000,
-      "Measure every running guest this often; 0: never periodically. Cost of one "
-      "measurement (QEMU 7.2): the windows' length in wall time, 0-20 ms of libvirtd CPU "
-      "per window, no guest slowdown beyond noise; e.g. 300000 (5 min)." },
+    { "dirtyrate", "interval_ms", MP_OPT_UINT, OFF(dirtyIntervalMs), "300000", 0, 86400000,
+      "Measure every running guest this often (the first round 10 s after start); 0: "
+      "never periodically. Cost of one measurement (QEMU 7.2): the windows' length in wall "
+      "time, 0-20 ms of libvirtd CPU per window, no guest slowdown beyond noise." },
     { "dirtyrate", "windows_s", MP_OPT_LIST, OFF(dirtyWindowsText), "1,4", 0, 0,
       "Measurement windows in seconds (libvirt takes whole seconds, 1 to 60), strictly "
       "increasing, at most 4, run one after the other: the short one gives the rate, the "

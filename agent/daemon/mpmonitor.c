@@ -23,6 +23,9 @@
 
 /* What the resume of a paused post-copy migration asks of libvirt (as virsh migrate
  * --live --p2p --postcopy --postcopy-resume does). */
+/* The first periodic dirty-rate round after start: soon, not a whole interval later. */
+#define MP_MONITOR_DIRTY_FIRST_MS 10000u
+
 #define MP_MONITOR_RESUME_FLAGS (VIR_MIGRATE_LIVE | VIR_MIGRATE_PEER2PEER | \
                                  VIR_MIGRATE_POSTCOPY | VIR_MIGRATE_POSTCOPY_RESUME)
 
@@ -884,11 +887,8 @@ mpMonitorDirtyText(const mpDirtyMeasurement *m, char *text, size_t size)
 }
 
 /*
- * A measurement of uuid (new, or the latest one at migration start, ageMs old).
- * THE POLICY'S INPUT GOES HERE: once the policy takes it, the integrator adds, for a
- * migration being watched,
- *     mpPolicySetDirty(mig->policy, &fed);
- * (not yet: the policy API for it is being written in parallel).
+ * A measurement of uuid (new, or the latest one at migration start, ageMs old): the
+ * policy of its migration, if one is watched, takes it as its dirty-rate input.
  */
 static void
 mpMonitorDirtyMeasured(mpMonitor *mon, const char *uuid, const mpDirtyMeasurement *m,
@@ -901,8 +901,13 @@ mpMonitorDirtyMeasured(mpMonitor *mon, const char *uuid, const mpDirtyMeasuremen
         return;
     fed = *m;
     fed.age_ms = (unsigned long long)(ageMs > 0 ? ageMs : 0);
-    MP_DEBUG(uuid, "dirty-rate measurement of %s (%llu ms old) for its migration (pass %u); "
-             "not fed to the policy yet", mig->name, fed.age_ms, mig->pass);
+    if (mpPolicySetDirty(mig->policy, &fed) < 0) {
+        MP_ERROR(uuid, "dirty-rate measurement of %s not given to the policy: %s",
+                 mig->name, mpGetLastErrorMessage());
+        return;
+    }
+    MP_DEBUG(uuid, "dirty-rate measurement of %s (%llu ms old) given to the policy "
+             "(pass %u)", mig->name, fed.age_ms, mig->pass);
 }
 
 static void
@@ -1003,7 +1008,8 @@ mpMonitorDirtyTimer(int timer, void *opaque)
     int n;
     int i;
 
-    (void)timer;
+    /* the first round comes soon after start, the next ones every interval_ms */
+    virEventUpdateTimeout(timer, (int)mon->cfg->dirtyIntervalMs);
     if (!mon->conn || !mon->dirty || !mpDirtyRateSupported(mon->dirty))
         return;
     if ((n = virConnectListAllDomains(mon->conn, &doms, VIR_CONNECT_LIST_DOMAINS_ACTIVE)) < 0) {
@@ -1385,7 +1391,10 @@ mpMonitorStart(mpMonitor *mon)
     mon->discoveryTimer = virEventAddTimeout((int)mon->cfg->discoveryIntervalMs,
                                              mpMonitorDiscoveryTimer, mon, NULL);
     if (mon->dirty && mon->cfg->dirtyIntervalMs)
-        mon->dirtyTimer = virEventAddTimeout((int)mon->cfg->dirtyIntervalMs,
+        mon->dirtyTimer = virEventAddTimeout((int)(mon->cfg->dirtyIntervalMs <
+                                                   MP_MONITOR_DIRTY_FIRST_MS ?
+                                                   mon->cfg->dirtyIntervalMs :
+                                                   MP_MONITOR_DIRTY_FIRST_MS),
                                              mpMonitorDirtyTimer, mon, NULL);
     if (mon->pollTimer < 0 || mon->discoveryTimer < 0 ||
         (mon->dirty && mon->cfg->dirtyIntervalMs && mon->dirtyTimer < 0)) {
