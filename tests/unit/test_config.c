@@ -308,7 +308,7 @@ START_TEST(test_config_dirtyrate)
     cfg = mpConfigLoadString("t.conf", "", NULL, NULL);
     ck_assert_ptr_nonnull(cfg);
     ck_assert(cfg->dirtyEnabled);
-    ck_assert_uint_eq(cfg->dirtyIntervalMs, 0);
+    ck_assert_uint_eq(cfg->dirtyIntervalMs, 300000);
     ck_assert_uint_eq(cfg->ndirtyWindows, 2);
     ck_assert_uint_eq(cfg->dirtyWindowsS[0], 1);
     ck_assert_uint_eq(cfg->dirtyWindowsS[1], 4);
