@@ -176,12 +176,15 @@ NO_LIBVIRT = 'qemu+unix:///system?socket=/nonexistent/sock'
 UNREACHABLE = 'rabbit://guest:guest@127.0.0.1:1/'
 
 # nova master of 2026-08-21 (commit 00a030403f672b975364c855b7d25b40ef83e757),
-# nova/virt/libvirt/driver.py, the two methods migpilot's driver overrides
+# nova/virt/libvirt/driver.py, the methods migpilot's driver overrides
 NOVA_MASTER_DRIVER = """
 from nova.virt import driver
 
 
 class LibvirtDriver(driver.ComputeDriver):
+    def _parse_migration_flags(self):
+        pass
+
     def _get_pci_passthrough_devices(self):
         pass
 
@@ -207,7 +210,8 @@ def test_driver_signatures_of_installed_nova(capsys, host, tmp_path):
     status, detail = r['driver signatures']
     assert status == 'Success', detail
     assert detail == ('%s has the methods migpilot\'s driver overrides '
-                      '(_live_migration_monitor, _get_pci_passthrough_devices) with the '
+                      '(_live_migration_monitor, _get_pci_passthrough_devices, '
+                      '_parse_migration_flags) with the '
                       'parameters it expects'
                       % (host / 'nova' / 'virt' / 'libvirt' / 'driver.py'))
 
