@@ -11,12 +11,18 @@ is by version, at run time, as the agent's feature table does (agent/daemon/mpfe
   with the daemon's version;
 - QEMU >= 8.0.
 
+Without the flag, libvirt turns QEMU's postcopy-preempt on by itself for every migration
+started with VIR_MIGRATE_POSTCOPY when QEMU has it: seen on the lab with libvirt 11.3 and
+QEMU 10.0, not with libvirt 9.0 and QEMU 7.2 (automatic()).
+
 No nova import: unit-tested with faked versions.
 """
 
 FLAG_NAME = 'VIR_MIGRATE_POSTCOPY_PREEMPT'
 MIN_LIBVIRT = (10, 0, 0)
 MIN_QEMU = (8, 0, 0)
+# the oldest libvirt seen turning postcopy-preempt on by itself (older ones are not counted)
+MIN_LIBVIRT_AUTOMATIC = (11, 3, 0)
 
 
 def version_int(v):
@@ -28,6 +34,13 @@ def version_str(n):
     return '%d.%d.%d' % (n // 1000000, n // 1000 % 1000, n % 1000)
 
 
+def automatic(lib_version, qemu_version):
+    """True when libvirt uses post-copy preemption by itself with VIR_MIGRATE_POSTCOPY."""
+    return bool(lib_version and qemu_version and
+                lib_version >= version_int(MIN_LIBVIRT_AUTOMATIC) and
+                qemu_version >= version_int(MIN_QEMU))
+
+
 def support(libvirt_module, lib_version, qemu_version):
     """(flag, None) when this host can start migrations with post-copy preemption, else
     (None, why). lib_version, qemu_version: as virConnectGetLibVersion/GetVersion give
@@ -35,7 +48,12 @@ def support(libvirt_module, lib_version, qemu_version):
     flag = getattr(libvirt_module, FLAG_NAME, None)
     if flag is None:
         return None, ('libvirt defines no %s (no libvirt release up to 12.9 has it; '
-                      'libvirt %s here)' % (FLAG_NAME, version_str(lib_version or 0)))
+                      'libvirt %s here, QEMU %s: %s)' % (
+                          FLAG_NAME, version_str(lib_version or 0),
+                          version_str(qemu_version or 0),
+                          'libvirt already turns QEMU\'s postcopy-preempt on for every '
+                          'post-copy migration' if automatic(lib_version, qemu_version)
+                          else 'no post-copy preemption here'))
     if not lib_version or lib_version < version_int(MIN_LIBVIRT):
         return None, 'needs libvirt >= %s, this host has %s' % (
             version_str(version_int(MIN_LIBVIRT)),

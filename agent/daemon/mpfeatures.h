@@ -14,7 +14,7 @@
 typedef enum {
     MP_FEATURE_DOWNTIME_NET,        /* completed job: downtime_net */
     MP_FEATURE_POSTCOPY_REQUESTS,   /* completed job: memory_postcopy_requests */
-    MP_FEATURE_POSTCOPY_PREEMPT,    /* VIR_MIGRATE_POSTCOPY_PREEMPT */
+    MP_FEATURE_POSTCOPY_PREEMPT,    /* libvirt enables QEMU's postcopy-preempt itself */
     MP_FEATURE_LAST
 } mpFeature;
 

@@ -22,8 +22,8 @@
 #define MP_MONITOR_FINISH_GRACE_MS 3000
 
 /* What the resume of a paused post-copy migration asks of libvirt (as virsh migrate
- * --live --p2p --postcopy --postcopy-resume does). No POSTCOPY_PREEMPT: no libvirt release
- * lets a migration start with it (mpfeatures.c, docs/design.md). */
+ * --live --p2p --postcopy --postcopy-resume does). Nothing for post-copy preemption: libvirt
+ * has no flag for it, QEMU keeps it on across the resume (mpfeatures.c). */
 #define MP_MONITOR_RESUME_FLAGS (VIR_MIGRATE_LIVE | VIR_MIGRATE_PEER2PEER | \
                                  VIR_MIGRATE_POSTCOPY | VIR_MIGRATE_POSTCOPY_RESUME)
 

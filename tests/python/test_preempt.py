@@ -29,9 +29,20 @@ def test_debian_stacks_unsupported():
     flag, why = preempt.support(OLD, *BOOKWORM)
     assert flag is None
     assert why == ('libvirt defines no VIR_MIGRATE_POSTCOPY_PREEMPT (no libvirt release up '
-                   'to 12.9 has it; libvirt 9.0.0 here)')
+                   'to 12.9 has it; libvirt 9.0.0 here, QEMU 7.2.0: no post-copy preemption '
+                   'here)')
     flag, why = preempt.support(OLD, *TRIXIE)
-    assert flag is None and 'libvirt 11.3.0 here' in why
+    assert flag is None
+    assert why.endswith('libvirt 11.3.0 here, QEMU 10.0.0: libvirt already turns QEMU\'s '
+                        'postcopy-preempt on for every post-copy migration)'), why
+
+
+def test_automatic_preemption():
+    assert not preempt.automatic(*BOOKWORM)
+    assert preempt.automatic(*TRIXIE)
+    assert not preempt.automatic(11003000, 7002000)     # QEMU 7.2: x-postcopy-preempt only
+    assert not preempt.automatic(11002000, 10000000)    # not seen: not counted
+    assert not preempt.automatic(0, 0)
 
 
 def test_the_installed_binding_has_no_flag():

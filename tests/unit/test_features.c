@@ -26,7 +26,7 @@ START_TEST(test_features_bookworm)
     ck_assert_str_eq(line, "libvirt 9.0.0, QEMU 7.2.0; features: "
                      "downtime_net on (metrics: downtime_net_ms), "
                      "postcopy_requests on (metrics: postcopy_requests), "
-                     "postcopy_preempt off (in no libvirt release)");
+                     "postcopy_preempt off (needs libvirt >= 11.3.0)");
     free(line);
 }
 END_TEST
@@ -39,11 +39,18 @@ START_TEST(test_features_trixie)
     mpFeaturesDecide(LV_TRIXIE, QEMU_TRIXIE, &set);
     ck_assert(set.on[MP_FEATURE_DOWNTIME_NET]);
     ck_assert(set.on[MP_FEATURE_POSTCOPY_REQUESTS]);
-    /* QEMU 10 has postcopy-preempt, libvirt 11.3 no flag for it */
-    ck_assert(!set.on[MP_FEATURE_POSTCOPY_PREEMPT]);
+    ck_assert(set.on[MP_FEATURE_POSTCOPY_PREEMPT]);
     line = mpFeaturesSummary(&set);
     ck_assert_ptr_nonnull(strstr(line, "libvirt 11.3.0, QEMU 10.0.0; features: "));
-    ck_assert_ptr_nonnull(strstr(line, "postcopy_preempt off (in no libvirt release)"));
+    ck_assert_ptr_nonnull(strstr(line, "postcopy_preempt on (post-copy page requests "
+                                 "preempt the background copy)"));
+    free(line);
+
+    /* libvirt 11.3 with the QEMU 7.2 of Debian 12 (x-postcopy-preempt only) */
+    mpFeaturesDecide(LV_TRIXIE, QEMU_BOOKWORM, &set);
+    ck_assert(!set.on[MP_FEATURE_POSTCOPY_PREEMPT]);
+    line = mpFeaturesSummary(&set);
+    ck_assert_ptr_nonnull(strstr(line, "postcopy_preempt off (needs QEMU >= 8.0.0)"));
     free(line);
 }
 END_TEST
