@@ -1,6 +1,7 @@
 """`migpilot check` on real nova.conf files (good and bad), a real libvirtd (the lab's) and a
 real RabbitMQ (the lab's), plus the operator files it looks for, loaded by Debian's
 Ceilometer code, and `make install` putting them in place."""
+import copy
 import os
 import re
 import shutil
@@ -15,6 +16,8 @@ from nova_hooks import cli
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 METERS = ('compute.instance.live_migration.time', 'compute.instance.live_migration.downtime',
           'compute.instance.live_migration.bytes')
+# optional (libvirt's downtime_net): not one `migpilot check` requires
+DOWNTIME_NET = 'compute.instance.live_migration.downtime_net'
 LINE = re.compile(r'^(Success|Warning|Failure)  (.+?)  +(.*)$')
 
 
@@ -317,11 +320,17 @@ def test_meter_definitions_load_in_ceilometer():
     handler = notifications.ProcessMeterNotifications(conf, None)
     samples = list(handler.build_sample(METRICS_MESSAGE))
     by_name = {s.name: s for s in samples}
-    assert sorted(by_name) == sorted(METERS)
+    assert sorted(by_name) == sorted(METERS + (DOWNTIME_NET,))
     p = METRICS_MESSAGE['payload']
     assert by_name[METERS[0]].volume == p['migration_time_ms']
     assert by_name[METERS[1]].volume == p['downtime_ms']
     assert by_name[METERS[2]].volume == p['bytes_transferred']
+    # an optional key (newer libvirt): absent here, no volume
+    assert 'downtime_net_ms' not in p and by_name[DOWNTIME_NET].volume is None
+    with_net = copy.deepcopy(METRICS_MESSAGE)
+    with_net['payload']['downtime_net_ms'] = 12
+    by_name = {s.name: s for s in handler.build_sample(with_net)}
+    assert by_name[DOWNTIME_NET].volume == 12 and by_name[DOWNTIME_NET].unit == 'ms'
     for s in samples:
         assert s.type == 'gauge' and s.resource_id == p['instance_id']
         assert s.project_id == 'p1' and s.user_id == 'u1'
