@@ -68,6 +68,17 @@ migpilot_opts = [
         'min_bandwidth_samples', default=_POLICY_DEFAULTS['min_bandwidth_samples'], min=1,
         help='Send-rate samples needed before the policy predicts anything.'),
     cfg.BoolOpt(
+        'postcopy_preempt', default=False,
+        help='Start post-copy-permitted live migrations with libvirt\'s '
+             'VIR_MIGRATE_POSTCOPY_PREEMPT: during post-copy, the pages the guest faults on '
+             'overtake the background copy on a channel of their own. Needs a libvirt that '
+             'defines the flag (none up to 12.9 does) and QEMU >= 8.0, on this host and on '
+             'every destination; checked against this host when nova-compute starts, and '
+             'logged once when asked for but unsupported (the flag is then not set). '
+             'Paused instances: nova drops VIR_MIGRATE_POSTCOPY for them and libvirt '
+             'refuses preemption without it, so leave this off where paused instances '
+             'are live-migrated.'),
+    cfg.BoolOpt(
         'resource_audit_in_thread', default=True,
         help='Run the host PCI device listing of nova\'s periodic resource audit '
              '(update_available_resource) in a native thread. Called from the eventlet '

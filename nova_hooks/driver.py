@@ -9,7 +9,7 @@ goes by, and when the policy says "switch" it queues nova's own force-complete t
 loop picks it up in the same iteration and switches to post-copy itself, so the migration
 record says `running (post-copy)`, nova activates the destination port bindings early and
 its completion timeout leaves the job alone. Nothing of nova is copied or patched: the
-driver overrides two methods and calls the parent's.
+driver overrides a few methods and calls the parent's.
 
 The second override keeps the switch on time: nova's periodic resource audit lists the
 host's PCI devices with a libvirt call made from the eventlet hub, and during an outgoing
@@ -19,7 +19,11 @@ migration that call was measured to freeze the whole source nova-compute for 60-
 mode, available from 2025.2, nova-compute's default after 2026.1) the call blocks only its
 own thread and runs as is.
 
-Both overrides are private methods of nova, whose parameters change between releases (nova
+A third, off by default ([migpilot] postcopy_preempt), adds libvirt's post-copy
+preemption flag to nova's migration flags where post-copy is permitted and this host's
+libvirt and QEMU support it (nova_hooks.preempt).
+
+The overrides are private methods of nova, whose parameters change between releases (nova
 2026.1 renamed the monitor's `finish_event` to `future`). So when the class is created, the
 parent's signatures are compared with the ones the driver was written for
 (nova_hooks.novacompat.EXPECTED: nova Zed to 2025.1). On any difference the driver logs one
@@ -41,6 +45,7 @@ from nova.virt.libvirt import guest as libvirt_guest
 import _migpilot
 from nova_hooks import conf as mp_conf
 from nova_hooks import novacompat
+from nova_hooks import preempt
 
 CONF = nova.conf.CONF
 mp_conf.register_opts(CONF)
@@ -259,6 +264,31 @@ class LibvirtDriverHooks:
             if pilot is not None:
                 LOG.info('migpilot: live migration monitoring ended: %s', pilot.summary(),
                          instance=instance)
+
+    def _parse_migration_flags(self, *args, **kwargs):
+        # nova's _live_migration_operation reads the attributes set here (not
+        # _get_migration_flags, which only its monitor calls): this is where a flag must go
+        ret = super()._parse_migration_flags(*args, **kwargs)
+        if self._migpilot_stock or not CONF.migpilot.postcopy_preempt:
+            return ret
+        try:
+            conn = self._host.get_connection()
+            flag, why = preempt.support(libvirt, conn.getLibVersion(), conn.getVersion())
+        except libvirt.libvirtError as e:
+            flag, why = None, 'cannot read libvirt\'s versions: %s' % e
+        if flag is None:
+            LOG.warning('migpilot: [migpilot] postcopy_preempt = True, but this host '
+                        'cannot use post-copy preemption: %s; migrations start without it',
+                        why)
+            return ret
+        self._live_migration_flags = preempt.add_flag(
+            self._live_migration_flags, libvirt.VIR_MIGRATE_POSTCOPY, flag)
+        self._block_migration_flags = preempt.add_flag(
+            self._block_migration_flags, libvirt.VIR_MIGRATE_POSTCOPY, flag)
+        if self._live_migration_flags & flag:
+            LOG.info('migpilot: live migrations with post-copy start with %s',
+                     preempt.FLAG_NAME)
+        return ret
 
     def _get_pci_passthrough_devices(self, *args, **kwargs):
         listing = super()._get_pci_passthrough_devices

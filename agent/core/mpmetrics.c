@@ -10,6 +10,7 @@ mpMigrationRecordInit(mpMigrationRecord *rec)
 {
     memset(rec, 0, sizeof(*rec));
     rec->downtimeMs = -1;
+    rec->downtimeNetMs = -1;
     rec->postcopySwitchMs = -1;
     rec->postcopyRequests = -1;
     rec->novaTimeMs = -1;
@@ -143,6 +144,9 @@ mpMetricsPayload(const mpMigrationRecord *rec)
     json_object_set_new(obj, "mode", json_string(rec->postcopy ? "post-copy" : "pre-copy"));
     json_object_set_new(obj, "migration_time_ms", mpMetricsInt(rec->migrationTimeMs));
     json_object_set_new(obj, "downtime_ms", mpMetricsInt(rec->downtimeMs));
+    /* optional: only from a libvirt/QEMU that reports it (mpfeatures) */
+    if (rec->downtimeNetMs >= 0)
+        json_object_set_new(obj, "downtime_net_ms", json_integer(rec->downtimeNetMs));
     json_object_set_new(obj, "bytes_transferred", mpMetricsUnsigned(rec->bytesTransferred));
     json_object_set_new(obj, "memory_total_bytes", mpMetricsUnsigned(rec->memoryTotalBytes));
     json_object_set_new(obj, "passes", json_integer(rec->passes));

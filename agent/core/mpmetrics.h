@@ -50,6 +50,7 @@ struct _mpMigrationRecord {
     int64_t finishedAtMs;
     int64_t migrationTimeMs;        /* libvirt time_elapsed of the completed job */
     int64_t downtimeMs;             /* -1 unknown */
+    int64_t downtimeNetMs;          /* libvirt's downtime_net: -1 unknown (not sent) */
     uint64_t bytesTransferred;      /* data_processed (memory + disk) */
     uint64_t memoryTotalBytes;
     int passes;                     /* memory_iteration */

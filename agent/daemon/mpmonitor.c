@@ -14,6 +14,7 @@
 #include "mpalloc.h"
 #include "mpdirtyrate.h"
 #include "mperror.h"
+#include "mpfeatures.h"
 #include "mplog.h"
 #include "mpmonitor.h"
 
@@ -21,11 +22,12 @@
  * from what is known (a transient domain vanishes with its completed stats). */
 #define MP_MONITOR_FINISH_GRACE_MS 3000
 
-/* What the resume of a paused post-copy migration asks of libvirt (as virsh migrate
- * --live --p2p --postcopy --postcopy-resume does). */
 /* The first periodic dirty-rate round after start: soon, not a whole interval later. */
 #define MP_MONITOR_DIRTY_FIRST_MS 10000u
 
+/* What the resume of a paused post-copy migration asks of libvirt (as virsh migrate
+ * --live --p2p --postcopy --postcopy-resume does). Nothing for post-copy preemption: libvirt
+ * has no flag for it, QEMU keeps it on across the resume (mpfeatures.c). */
 #define MP_MONITOR_RESUME_FLAGS (VIR_MIGRATE_LIVE | VIR_MIGRATE_PEER2PEER | \
                                  VIR_MIGRATE_POSTCOPY | VIR_MIGRATE_POSTCOPY_RESUME)
 
@@ -105,6 +107,7 @@ struct _mpMonitor {
     int discoveryTimer;
     int reconnectTimer;
     bool loggedDown;
+    mpFeatureSet features;          /* of the libvirtd connected to, decided at connection */
 
     mpMigration **migrations;
     size_t nmigrations;
@@ -360,6 +363,7 @@ mpMonitorFinishFull(mpMonitor *mon, mpMigration *mig, mpOutcome outcome,
                     virTypedParameterPtr params, int nparams, const char *error)
 {
     mpMigrationRecord rec;
+    unsigned long long v;
 
     mpMigrationRecordInit(&rec);
     MP_SET_FIELD(rec.id.instanceId, mig->uuid);
@@ -373,6 +377,9 @@ mpMonitorFinishFull(mpMonitor *mon, mpMigration *mig, mpOutcome outcome,
     rec.passes = (int)mig->pass;
     if (params)
         mpMonitorRecordFromParams(mig, params, nparams, &rec);
+    if (params && mon->features.on[MP_FEATURE_DOWNTIME_NET] &&
+        virTypedParamsGetULLong(params, nparams, VIR_DOMAIN_JOB_DOWNTIME_NET, &v) == 1)
+        rec.downtimeNetMs = (int64_t)v;
     if (error && !rec.error[0])
         MP_SET_FIELD(rec.error, error);
     if (outcome == MP_OUTCOME_COMPLETED)
@@ -1283,6 +1290,10 @@ mpMonitorConnect(mpMonitor *mon)
         }
     }
     MP_INFO(NULL, "libvirt: connected to %s", mon->cfg->libvirtUri);
+    if (mpFeaturesProbe(mon->conn, &mon->features) < 0) {
+        MP_WARN(NULL, "%s; optional features off", mpGetLastErrorMessage());
+        mpFeaturesDecide(0, 0, &mon->features);
+    }
     mon->loggedDown = false;
     if (mon->dirty)
         mpDirtyRateSetConnection(mon->dirty, mon->conn);

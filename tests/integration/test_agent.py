@@ -80,6 +80,7 @@ def test_converging_migration_is_left_alone_and_measured(lab, agent_factory, gue
 
     lablib.ensure_event_loop()
     conn = libvirt.open(a.uri)
+    conn_versions = {'lib': conn.getLibVersion(), 'qemu': conn.getVersion()}
     cb = conn.domainEventRegisterAny(
         None, libvirt.VIR_DOMAIN_EVENT_ID_JOB_COMPLETED,
         lambda c, d, params, o: completed.setdefault(d.UUIDString(), params), None)
@@ -102,6 +103,14 @@ def test_converging_migration_is_left_alone_and_measured(lab, agent_factory, gue
     # the figures are libvirt's own completed statistics on the source
     assert p['migration_time_ms'] == stats['time_elapsed']
     assert p['downtime_ms'] == stats['downtime']
+    # reported from libvirt 1.2.15 on (agent/daemon/mpfeatures.c): on both stacks
+    assert p['downtime_net_ms'] == stats['downtime_net']
+    # the one line of the feature table, at the agent's connection to libvirtd
+    versions = (conn_versions['lib'], conn_versions['qemu'])
+    line = 'libvirt %d.%d.%d, QEMU %d.%d.%d; features: downtime_net on' % (
+        versions[0] // 1000000, versions[0] // 1000 % 1000, versions[0] % 1000,
+        versions[1] // 1000000, versions[1] // 1000 % 1000, versions[1] % 1000)
+    assert agent.log().count(line) == 1, agent.log()
     assert p['bytes_transferred'] == stats['data_processed']
     assert p['passes'] == stats['memory_iteration'] and p['passes'] >= 2
     assert p['memory_total_bytes'] == stats['memory_total']
@@ -149,6 +158,7 @@ def test_stalled_migration_is_switched_at_pass_two(lab, agent_factory, guest, co
     assert p['decided_by'] == 'migpilot' and p['switch_reason'] == s['reason']
     assert p['postcopy_switch_ms'] is not None and p['postcopy_switch_ms'] > 0
     assert p['postcopy_requests'] is not None
+    assert p['downtime_net_ms'] >= 0
     assert p['bytes_transferred'] > p['memory_total_bytes'] * 0.5
     assert p['migration_time_ms'] > p['postcopy_switch_ms']
     assert re.search(r'switched to post-copy at pass 2, \d+ ms after the pass began',

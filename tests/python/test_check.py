@@ -1,6 +1,7 @@
 """`migpilot check` on real nova.conf files (good and bad), a real libvirtd (the lab's) and a
 real RabbitMQ (the lab's), plus the operator files it looks for, loaded by Debian's
 Ceilometer code, and `make install` putting them in place."""
+import copy
 import os
 import re
 import shutil
@@ -15,6 +16,8 @@ from nova_hooks import cli
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 METERS = ('compute.instance.live_migration.time', 'compute.instance.live_migration.downtime',
           'compute.instance.live_migration.bytes')
+# optional (libvirt's downtime_net): not one `migpilot check` requires
+DOWNTIME_NET = 'compute.instance.live_migration.downtime_net'
 LINE = re.compile(r'^(Success|Warning|Failure)  (.+?)  +(.*)$')
 
 
@@ -176,12 +179,15 @@ NO_LIBVIRT = 'qemu+unix:///system?socket=/nonexistent/sock'
 UNREACHABLE = 'rabbit://guest:guest@127.0.0.1:1/'
 
 # nova master of 2026-08-21 (commit 00a030403f672b975364c855b7d25b40ef83e757),
-# nova/virt/libvirt/driver.py, the two methods migpilot's driver overrides
+# nova/virt/libvirt/driver.py, the methods migpilot's driver overrides
 NOVA_MASTER_DRIVER = """
 from nova.virt import driver
 
 
 class LibvirtDriver(driver.ComputeDriver):
+    def _parse_migration_flags(self):
+        pass
+
     def _get_pci_passthrough_devices(self):
         pass
 
@@ -207,7 +213,8 @@ def test_driver_signatures_of_installed_nova(capsys, host, tmp_path):
     status, detail = r['driver signatures']
     assert status == 'Success', detail
     assert detail == ('%s has the methods migpilot\'s driver overrides '
-                      '(_live_migration_monitor, _get_pci_passthrough_devices) with the '
+                      '(_live_migration_monitor, _get_pci_passthrough_devices, '
+                      '_parse_migration_flags) with the '
                       'parameters it expects'
                       % (host / 'nova' / 'virt' / 'libvirt' / 'driver.py'))
 
@@ -313,11 +320,17 @@ def test_meter_definitions_load_in_ceilometer():
     handler = notifications.ProcessMeterNotifications(conf, None)
     samples = list(handler.build_sample(METRICS_MESSAGE))
     by_name = {s.name: s for s in samples}
-    assert sorted(by_name) == sorted(METERS)
+    assert sorted(by_name) == sorted(METERS + (DOWNTIME_NET,))
     p = METRICS_MESSAGE['payload']
     assert by_name[METERS[0]].volume == p['migration_time_ms']
     assert by_name[METERS[1]].volume == p['downtime_ms']
     assert by_name[METERS[2]].volume == p['bytes_transferred']
+    # an optional key (newer libvirt): absent here, no volume
+    assert 'downtime_net_ms' not in p and by_name[DOWNTIME_NET].volume is None
+    with_net = copy.deepcopy(METRICS_MESSAGE)
+    with_net['payload']['downtime_net_ms'] = 12
+    by_name = {s.name: s for s in handler.build_sample(with_net)}
+    assert by_name[DOWNTIME_NET].volume == 12 and by_name[DOWNTIME_NET].unit == 'ms'
     for s in samples:
         assert s.type == 'gauge' and s.resource_id == p['instance_id']
         assert s.project_id == 'p1' and s.user_id == 'u1'

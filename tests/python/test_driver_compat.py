@@ -36,6 +36,11 @@ class FakeNova:
     def _get_migration_flags(self, is_block_migration):
         return libvirt.VIR_MIGRATE_POSTCOPY
 
+    # as nova defines it from Zed to master (2026-08)
+    def _parse_migration_flags(self):
+        self._live_migration_flags = self._block_migration_flags = \
+            libvirt.VIR_MIGRATE_LIVE | libvirt.VIR_MIGRATE_POSTCOPY
+
     def _is_post_copy_enabled(self, migration_flags):
         return bool(migration_flags & libvirt.VIR_MIGRATE_POSTCOPY)
 
@@ -105,6 +110,9 @@ class EpoxyLibvirtDriver(FakeNova):
 # nova master of 2026-08-21 (commit 00a030403f672b975364c855b7d25b40ef83e757; already so
 # in 33.0.0, 2026.1), nova/virt/libvirt/driver.py: finish_event became future
 class MasterLibvirtDriver(FakeNova):
+    def _parse_migration_flags(self):
+        FakeNova._parse_migration_flags(self)
+
     def _get_pci_passthrough_devices(self):
         return self._pci_called()
 
@@ -391,6 +399,8 @@ def test_threading_mode_needs_no_eventlet():
         from nova_hooks import driver
 
         class Parent:
+            def _parse_migration_flags(self):
+                pass
             def _get_pci_passthrough_devices(self):
                 return 'listed'
             def _live_migration_monitor(self, context, instance, guest, dest, post_method,
