@@ -23,6 +23,10 @@ static const struct {
     unsigned long long minLibvirt;
     unsigned long long minQemu;
     const char *changes;
+    /* libvirt releases known to misbehave, [brokenFrom, brokenUntil): off there */
+    unsigned long long brokenFrom;
+    unsigned long long brokenUntil;
+    const char *broken;
 } mpFeatureTable[MP_FEATURE_LAST] = {
     [MP_FEATURE_DOWNTIME_NET] = {
         "downtime_net", MP_VERSION_NUMBER(1, 2, 15), 0,
@@ -42,7 +46,37 @@ static const struct {
         "postcopy_preempt", MP_VERSION_NUMBER(11, 3, 0), MP_VERSION_NUMBER(8, 0, 0),
         "post-copy page requests preempt the background copy",
     },
+    [MP_FEATURE_POSTCOPY_RESUME] = {
+        /* VIR_MIGRATE_POSTCOPY_RESUME since 8.5.0. On the lab, libvirt 11.3.0 (Debian 13)
+         * kills the destination's libvirtd (SIGSEGV in the qemu driver, prepare-resume
+         * phase) at every resume of a post-copy migration whose link broke; 9.0.0 and
+         * 12.9.0 resume. Releases between 11.3 and 12.9 were not tried, so only 11.3.x is
+         * held off: retrying there would crash the destination every retry interval. */
+        "postcopy_resume", MP_VERSION_NUMBER(8, 5, 0), 0,
+        "[recovery] resumes broken post-copy migrations",
+        MP_VERSION_NUMBER(11, 3, 0), MP_VERSION_NUMBER(11, 4, 0),
+        "libvirt 11.3 crashes the destination's libvirtd on a resume; 12.9 resumes",
+    },
 };
+
+static bool
+mpFeatureBroken(size_t i, unsigned long long libvirtVersion)
+{
+    return mpFeatureTable[i].broken && libvirtVersion >= mpFeatureTable[i].brokenFrom &&
+        libvirtVersion < mpFeatureTable[i].brokenUntil;
+}
+
+const char *
+mpFeatureWhyOff(const mpFeatureSet *set, mpFeature feature)
+{
+    if ((int)feature < 0 || feature >= MP_FEATURE_LAST || set->on[feature])
+        return NULL;
+    if (mpFeatureBroken(feature, set->libvirtVersion))
+        return mpFeatureTable[feature].broken;
+    if (set->libvirtVersion < mpFeatureTable[feature].minLibvirt)
+        return "this libvirt is too old";
+    return "this QEMU is too old";
+}
 
 void
 mpFeaturesDecide(unsigned long long libvirtVersion, unsigned long long qemuVersion,
@@ -58,7 +92,8 @@ mpFeaturesDecide(unsigned long long libvirtVersion, unsigned long long qemuVersi
         unsigned long long minQemu = mpFeatureTable[i].minQemu;
 
         set->on[i] = libvirtVersion >= minLv &&
-            (minQemu == 0 || (qemuVersion != 0 && qemuVersion >= minQemu));
+            (minQemu == 0 || (qemuVersion != 0 && qemuVersion >= minQemu)) &&
+            !mpFeatureBroken(i, libvirtVersion);
     }
 }
 
@@ -96,6 +131,8 @@ mpFeaturesSummary(const mpFeatureSet *set)
 
         if (set->on[i]) {
             snprintf(why, sizeof(why), "%s", mpFeatureTable[i].changes);
+        } else if (mpFeatureBroken(i, set->libvirtVersion)) {
+            snprintf(why, sizeof(why), "%s", mpFeatureTable[i].broken);
         } else if (set->libvirtVersion < mpFeatureTable[i].minLibvirt) {
             mpFeaturesFormatVersion(lv, sizeof(lv), mpFeatureTable[i].minLibvirt);
             snprintf(why, sizeof(why), "needs libvirt >= %s", lv);

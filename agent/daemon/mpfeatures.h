@@ -15,6 +15,7 @@ typedef enum {
     MP_FEATURE_DOWNTIME_NET,        /* completed job: downtime_net */
     MP_FEATURE_POSTCOPY_REQUESTS,   /* completed job: memory_postcopy_requests */
     MP_FEATURE_POSTCOPY_PREEMPT,    /* libvirt enables QEMU's postcopy-preempt itself */
+    MP_FEATURE_POSTCOPY_RESUME,     /* the agent may resume a broken post-copy migration */
     MP_FEATURE_LAST
 } mpFeature;
 
@@ -32,6 +33,9 @@ void mpFeaturesDecide(unsigned long long libvirtVersion, unsigned long long qemu
 
 /* "downtime_net", ...; NULL for a value out of range. */
 const char *mpFeatureName(mpFeature feature);
+
+/* Why feature is off for set (static text), NULL when it is on. */
+const char *mpFeatureWhyOff(const mpFeatureSet *set, mpFeature feature);
 
 /* One line: the versions and every feature on/off with why. The caller frees it. */
 char *mpFeaturesSummary(const mpFeatureSet *set);

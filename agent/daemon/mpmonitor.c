@@ -709,6 +709,7 @@ mpMonitorRecover(mpMonitor *mon, mpMigration *mig)
 {
     const mpConfig *cfg = mon->cfg;
     const char *why = NULL;
+    const char *noResume;
     bool busy = mpMonitorResumeBusy(mon, mig);
     int64_t now;
     char *uri;
@@ -716,9 +717,12 @@ mpMonitorRecover(mpMonitor *mon, mpMigration *mig)
     if (!mig->pausedInPostcopy)
         return;
     now = mpNowMono();
+    /* the operator may turn recovery off; a libvirt that breaks on resumes turns it off */
+    noResume = !cfg->postcopyRecovery ? "[recovery] postcopy_recovery is off" :
+        mpFeatureWhyOff(&mon->features, MP_FEATURE_POSTCOPY_RESUME);
     if (now - mig->alertedMono >= (int64_t)cfg->recoveryAlertMs) {
         mig->alertedMono = now;
-        if (cfg->postcopyRecovery)
+        if (!noResume)
             MP_WARN(mig->uuid, "ALERT: post-copy migration of %s paused for %lld s, the "
                     "guest is stopped; still retrying every %u ms (%u attempt(s)%s%s%s)",
                     mig->name, (long long)((now - mig->pausedSinceMono) / 1000),
@@ -727,11 +731,11 @@ mpMonitorRecover(mpMonitor *mon, mpMigration *mig)
                     mig->resumeError[0] ? ", last refusal: " : "", mig->resumeError);
         else
             MP_WARN(mig->uuid, "ALERT: post-copy migration of %s paused for %lld s, the "
-                    "guest is stopped; [recovery] postcopy_recovery is off: resume it "
-                    "with virsh migrate --live --p2p --postcopy --postcopy-resume",
-                    mig->name, (long long)((now - mig->pausedSinceMono) / 1000));
+                    "guest is stopped; not resumed by the agent (%s): resume it with "
+                    "virsh migrate --live --p2p --postcopy --postcopy-resume",
+                    mig->name, (long long)((now - mig->pausedSinceMono) / 1000), noResume);
     }
-    if (busy || !cfg->postcopyRecovery || now < mig->nextResumeMono)
+    if (busy || noResume || now < mig->nextResumeMono)
         return;
     if (!(uri = mpMonitorDestinationUri(mon, mig, &why))) {
         if (!mig->warnedNoDestination)

@@ -266,6 +266,19 @@ def test_link_cut_during_postcopy_is_recovered(lab, rabbit, agents, guests, coll
     finally:
         lab.restore_link(b)
     restored = time.monotonic()
+    features = agent.wait_log(r'features: .*postcopy_resume (?:on|off)[^\n]*', timeout=5)[-1]
+    if 'postcopy_resume off (libvirt 11.3 crashes' in features:
+        # the agent's table holds resumes off on this libvirt (each would kill the
+        # destination's libvirtd, test_lab shows it): it says so and never tries
+        agent.wait_log(r'ALERT: post-copy migration of %s paused for \d+ s, the guest is '
+                       r'stopped; not resumed by the agent \(libvirt 11.3 crashes' % name,
+                       timeout=30)
+        log = agent.log()
+        assert 'resuming the post-copy migration' not in log, log[-3000:]
+        assert 'resume attempt' not in log, log[-3000:]
+        b.open().getLibVersion()        # the destination's libvirtd is alive
+        return
+    assert 'postcopy_resume on' in features, features
     agent.wait_log(r'post-copy migration of %s resumed' % name, timeout=60)
     p = one_metrics(collector, inst, timeout=180)
     assert p['outcome'] == 'recovered' and p['mode'] == 'post-copy'

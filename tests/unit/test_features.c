@@ -26,8 +26,40 @@ START_TEST(test_features_bookworm)
     ck_assert_str_eq(line, "libvirt 9.0.0, QEMU 7.2.0; features: "
                      "downtime_net on (metrics: downtime_net_ms), "
                      "postcopy_requests on (metrics: postcopy_requests), "
-                     "postcopy_preempt off (needs libvirt >= 11.3.0)");
+                     "postcopy_preempt off (needs libvirt >= 11.3.0), "
+                     "postcopy_resume on ([recovery] resumes broken post-copy migrations)");
     free(line);
+    ck_assert(set.on[MP_FEATURE_POSTCOPY_RESUME]);
+    ck_assert_ptr_null(mpFeatureWhyOff(&set, MP_FEATURE_POSTCOPY_RESUME));
+}
+END_TEST
+
+/* libvirt 11.3 crashes the destination's libvirtd on a post-copy resume (lab): held off
+ * there only, with the reason the agent's ALERT gives; 12.9 and 11.4 resume again */
+START_TEST(test_features_resume_held_off_on_11_3)
+{
+    mpFeatureSet set;
+    char *line;
+
+    mpFeaturesDecide(LV_TRIXIE, QEMU_TRIXIE, &set);
+    ck_assert(!set.on[MP_FEATURE_POSTCOPY_RESUME]);
+    ck_assert_str_eq(mpFeatureWhyOff(&set, MP_FEATURE_POSTCOPY_RESUME),
+                     "libvirt 11.3 crashes the destination's libvirtd on a resume; "
+                     "12.9 resumes");
+    line = mpFeaturesSummary(&set);
+    ck_assert_ptr_nonnull(strstr(line, "postcopy_resume off (libvirt 11.3 crashes"));
+    free(line);
+    mpFeaturesDecide(11003009ULL, QEMU_TRIXIE, &set);
+    ck_assert(!set.on[MP_FEATURE_POSTCOPY_RESUME]);
+    mpFeaturesDecide(12009000ULL, QEMU_TRIXIE, &set);
+    ck_assert(set.on[MP_FEATURE_POSTCOPY_RESUME]);
+    mpFeaturesDecide(11004000ULL, QEMU_TRIXIE, &set);
+    ck_assert(set.on[MP_FEATURE_POSTCOPY_RESUME]);
+    /* before the resume API */
+    mpFeaturesDecide(8004000ULL, QEMU_BOOKWORM, &set);
+    ck_assert(!set.on[MP_FEATURE_POSTCOPY_RESUME]);
+    ck_assert_str_eq(mpFeatureWhyOff(&set, MP_FEATURE_POSTCOPY_RESUME),
+                     "this libvirt is too old");
 }
 END_TEST
 
@@ -91,6 +123,7 @@ START_TEST(test_features_names)
 {
     ck_assert_str_eq(mpFeatureName(MP_FEATURE_DOWNTIME_NET), "downtime_net");
     ck_assert_str_eq(mpFeatureName(MP_FEATURE_POSTCOPY_PREEMPT), "postcopy_preempt");
+    ck_assert_str_eq(mpFeatureName(MP_FEATURE_POSTCOPY_RESUME), "postcopy_resume");
     ck_assert_ptr_null(mpFeatureName(MP_FEATURE_LAST));
 }
 END_TEST
@@ -103,6 +136,7 @@ features_suite(void)
 
     tcase_add_test(tc, test_features_bookworm);
     tcase_add_test(tc, test_features_trixie);
+    tcase_add_test(tc, test_features_resume_held_off_on_11_3);
     tcase_add_test(tc, test_features_old_and_unknown);
     tcase_add_test(tc, test_features_names);
     suite_add_tcase(s, tc);
