@@ -245,8 +245,9 @@ def test_link_cut_during_postcopy_then_resume(lab):
         t = time.monotonic()
         libvirt_11_3 = a.open().getLibVersion() // 1000 == 11003
         # QEMU needs a moment to reach postcopy-paused on both sides; until then libvirt
-        # refuses the resume with "QEMU reports migration is still running" (each attempt runs in the Migration's own thread with a deadline: a resume that
-        # never ends must fail the test, not hang it)
+        # refuses the resume with "QEMU reports migration is still running" (each attempt
+        # runs in the Migration's own thread with a deadline: a resume that never ends must
+        # fail the test, not hang it)
         for attempt in range(60):
             r = lab.migrate(a, b, name, params={libvirt.VIR_MIGRATE_PARAM_BANDWIDTH_POSTCOPY: 1024},
                             extra_flags=libvirt.VIR_MIGRATE_POSTCOPY
