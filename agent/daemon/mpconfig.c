@@ -830,6 +830,12 @@ mpConfigReadPassword(const mpConfig *cfg)
         goto cleanup;
     }
     len = strcspn(buf, "\r\n");
+    if (buf[len] == '\0' && len == sizeof(buf) - 1 && !feof(fp)) {
+        /* fgets stopped at the buffer's end: the password is longer than it */
+        mpReportError("[amqp] password_file: %s: the password is longer than %zu bytes",
+                      cfg->passwordFile, sizeof(buf) - 2);
+        goto cleanup;
+    }
     buf[len] = '\0';
     ret = mpStrdup(buf);
 

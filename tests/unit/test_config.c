@@ -276,6 +276,27 @@ START_TEST(test_config_password_file)
     ck_assert_ptr_nonnull(pw);
     ck_assert_str_eq(pw, "s3cret");
     free(pw);
+
+    /* a password longer than the reader takes is refused, not cut short */
+    fp = fopen(path, "w");
+    ck_assert_ptr_nonnull(fp);
+    for (size_t i = 0; i < 1500; i++)
+        fputc('p', fp);
+    fputc('\n', fp);
+    fclose(fp);
+    ck_assert_ptr_null(mpConfigReadPassword(cfg));
+    ck_assert_ptr_nonnull(strstr(mpGetLastErrorMessage(), "longer than 1022 bytes"));
+    /* the longest one it takes */
+    fp = fopen(path, "w");
+    ck_assert_ptr_nonnull(fp);
+    for (size_t i = 0; i < 1022; i++)
+        fputc('q', fp);
+    fputc('\n', fp);
+    fclose(fp);
+    pw = mpConfigReadPassword(cfg);
+    ck_assert_ptr_nonnull(pw);
+    ck_assert_uint_eq(strlen(pw), 1022);
+    free(pw);
     mpConfigFree(cfg);
     unlink(path);
     rmdir(dir);
