@@ -102,6 +102,7 @@ START_TEST(test_config_errors)
     expectError("[nope]\nx = 1\n", "t.conf:2: [nope]: unknown section");
     expectError("[DEFAULT]\nlog_level = loud\n", "[DEFAULT] log_level: expected debug");
     expectError("[DEFAULT]\nhost = a\nhost = b\n", "t.conf:3: [DEFAULT] host: set twice");
+    expectError("[policy]\nmin_pass = 2\nmin_pass = 3\n", "t.conf:3: [policy] min_pass: set twice");
     expectError("[DEFAULT]\nstate_dir = relative\n", "state_dir: must be an absolute path");
     expectError("this is not ini\n", "t.conf:1: not an INI line");
     expectError("[policy]\nmode = fast\n", "t.conf:2: expected auto or observe");
