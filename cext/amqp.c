@@ -107,11 +107,13 @@ mpPyListenerCheckOpen(mpPyListener *self)
     return 0;
 }
 
-/* Borrowed UTF-8 of each str of keys into a new array (of nkeys) the caller frees. */
-static const char **
+/* A copy of the UTF-8 of each str of keys (nkeys of them), owned by the caller
+ * (mpPyListenerKeysFree): the GIL is released while they are used, and a list could
+ * change meanwhile. */
+static char **
 mpPyListenerKeys(PyObject *keys, size_t *nkeys)
 {
-    const char **ret = NULL;
+    char **ret = NULL;
     Py_ssize_t i, n;
 
     n = PySequence_Fast_GET_SIZE(keys);
@@ -122,20 +124,34 @@ mpPyListenerKeys(PyObject *keys, size_t *nkeys)
     ret = mpAllocN((size_t)n, sizeof(*ret));
     for (i = 0; i < n; i++) {
         PyObject *k = PySequence_Fast_GET_ITEM(keys, i);
+        const char *utf8;
 
         if (!PyUnicode_Check(k)) {
             PyErr_Format(PyExc_TypeError, "binding key %R is not a str", k);
             goto error;
         }
-        if (!(ret[i] = PyUnicode_AsUTF8(k)))
+        if (!(utf8 = PyUnicode_AsUTF8(k)))
             goto error;
+        ret[i] = mpStrdup(utf8);
     }
     *nkeys = (size_t)n;
     return ret;
 
  error:
+    while (i-- > 0)
+        free(ret[i]);
     free(ret);
     return NULL;
+}
+
+static void
+mpPyListenerKeysFree(char **keys, size_t nkeys)
+{
+    size_t i;
+
+    for (i = 0; keys && i < nkeys; i++)
+        free(keys[i]);
+    free(keys);
 }
 
 static int
@@ -149,7 +165,7 @@ mpPyListenerInit(mpPyListener *self, PyObject *args, PyObject *kwargs)
     const char *queue = NULL;
     PyObject *keysArg = NULL;
     PyObject *keys = NULL;
-    const char **bindKeys = NULL;
+    char **bindKeys = NULL;
     size_t nbindKeys = 0;
     Py_ssize_t maxBytes = MP_OSLO_DEFAULT_MAX_BYTES;
     int maxDepth = MP_OSLO_DEFAULT_MAX_DEPTH;
@@ -224,7 +240,7 @@ mpPyListenerInit(mpPyListener *self, PyObject *args, PyObject *kwargs)
         mpAmqpConsumerParams consumer = {
             .queue = queueName,
             .exchange = exchange,
-            .bindKeys = bindKeys,
+            .bindKeys = (const char **)bindKeys,
             .nbindKeys = nbindKeys,
             .durable = false,
             .exclusive = true,
@@ -256,7 +272,7 @@ mpPyListenerInit(mpPyListener *self, PyObject *args, PyObject *kwargs)
  cleanup:
     free(queueName);
     mpTransportUrlFree(turl);
-    free(bindKeys);
+    mpPyListenerKeysFree(bindKeys, nbindKeys);
     Py_XDECREF(keys);
     return ret;
 }

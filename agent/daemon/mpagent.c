@@ -248,8 +248,13 @@ mpAgentPublishSpooled(const char *name, const char *routingKey, const char *body
 {
     mpAgent *agent = opaque;
 
-    if (!mpAmqpIsConnected(agent->amqp) || mpAmqpPublish(agent->amqp, routingKey, body) < 0)
+    if (!mpAmqpIsConnected(agent->amqp))
         return -1;
+    if (mpAmqpPublish(agent->amqp, routingKey, body) < 0) {
+        MP_WARN(NULL, "spooled record %s not published yet: %s", name,
+                mpGetLastErrorMessage());
+        return -1;
+    }
     if (mpSpoolRemove(agent->spool, name) < 0)
         MP_ERROR(NULL, "%s", mpGetLastErrorMessage());
     MP_INFO(NULL, "published spooled record %s", name);
@@ -320,11 +325,17 @@ mpAgentEmit(mpAgent *agent, const char *uuid, const char *eventType, json_t *pay
             spoolName[0] = '\0';
         }
         if (!mpAmqpIsConnected(agent->amqp)) {
-            MP_WARN(uuid, "%s %s spooled until the broker is back", eventType, messageId);
+            if (spoolName[0])
+                MP_WARN(uuid, "%s %s spooled until the broker is back", eventType,
+                        messageId);
+            else
+                MP_ERROR(uuid, "%s %s lost: neither spooled nor published (broker down)",
+                         eventType, messageId);
             goto cleanup;
         }
         if (mpAmqpPublish(agent->amqp, agent->cfg->publishTopic, body) < 0) {
-            MP_WARN(uuid, "%s %s spooled: %s", eventType, messageId, mpGetLastErrorMessage());
+            MP_WARN(uuid, "%s %s spooled: %s; resetting the broker link", eventType,
+                    messageId, mpGetLastErrorMessage());
             goto cleanup;
         }
         if (spoolName[0] && mpSpoolRemove(agent->spool, spoolName) < 0)

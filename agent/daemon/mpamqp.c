@@ -255,7 +255,12 @@ mpAmqpConnect(mpAmqp *amqp)
     if (amqp->cfg->heartbeatS > 0) {
         int period = (int)(amqp->cfg->heartbeatS * 1000 / 3);
 
-        amqp->heartbeatTimer = virEventAddTimeout(period, mpAmqpHeartbeat, amqp, NULL);
+        if ((amqp->heartbeatTimer = virEventAddTimeout(period, mpAmqpHeartbeat, amqp,
+                                                       NULL)) < 0) {
+            mpReportError("amqp: cannot add the heartbeat timer to the event loop");
+            mpAmqpDisconnect(amqp);
+            goto cleanup;
+        }
     }
     amqp->connected = true;
     amqp->backoffMs = 0;
@@ -456,7 +461,8 @@ mpAmqpPublish(mpAmqp *amqp, const char *routingKey, const char *body)
     return 0;
 
  error:
-    MP_WARN(NULL, "%s; resetting the broker link", mpGetLastErrorMessage());
+    /* the caller logs the error, once, with what it was publishing */
+    MP_DEBUG(NULL, "%s; resetting the broker link", mpGetLastErrorMessage());
     mpAmqpDisconnect(amqp);
     mpAmqpScheduleReconnect(amqp);
     return -1;

@@ -351,6 +351,13 @@ mpConfigHandler(void *user, const char *section, const char *name, const char *v
     if (strcmp(section, "policy") == 0) {
         size_t alloc = cfg->npolicy;
 
+        for (i = 0; i < cfg->npolicy; i++) {
+            if (strcmp(cfg->policyKeys[i], name) == 0) {
+                snprintf(parse->error, sizeof(parse->error), "[policy] %.64s: set twice",
+                         name);
+                return 0;
+            }
+        }
         if (parse->validator && parse->validator(name, value, parse->opaque) < 0) {
             /* the policy's own message names the key */
             snprintf(parse->error, sizeof(parse->error), "%s", mpGetLastErrorMessage());
@@ -830,6 +837,12 @@ mpConfigReadPassword(const mpConfig *cfg)
         goto cleanup;
     }
     len = strcspn(buf, "\r\n");
+    if (buf[len] == '\0' && len == sizeof(buf) - 1 && !feof(fp)) {
+        /* fgets stopped at the buffer's end: the password is longer than it */
+        mpReportError("[amqp] password_file: %s: the password is longer than %zu bytes",
+                      cfg->passwordFile, sizeof(buf) - 2);
+        goto cleanup;
+    }
     buf[len] = '\0';
     ret = mpStrdup(buf);
 

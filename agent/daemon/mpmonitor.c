@@ -788,9 +788,20 @@ mpMonitorPollOne(mpMonitor *mon, mpMigration *mig)
             mpMonitorFinishVanished(mon, mig);
         return;
     }
-    if (!mig->dom ||
-        virDomainGetJobStats(mig->dom, &type, &params, &nparams, 0) < 0 ||
-        type == VIR_DOMAIN_JOB_NONE) {
+    if (mig->dom && virDomainGetJobStats(mig->dom, &type, &params, &nparams, 0) < 0) {
+        /* a domain that left (transient) or stopped (persistent) with its job is the usual
+         * cause; anything else is worth a line, as collectd logs every failed libvirt call */
+        int code = virGetLastErrorCode();
+
+        if (code == VIR_ERR_NO_DOMAIN || code == VIR_ERR_OPERATION_INVALID)
+            MP_DEBUG(mig->uuid, "libvirt: no job statistics of %s: %s", mig->name,
+                     mpLibvirtError());
+        else
+            MP_WARN(mig->uuid, "libvirt: cannot read the job statistics of %s: %s; taking "
+                    "the job as over", mig->name, mpLibvirtError());
+        type = VIR_DOMAIN_JOB_NONE;
+    }
+    if (!mig->dom || type == VIR_DOMAIN_JOB_NONE) {
         /* the job is over: its completed statistics, or the JOB_COMPLETED event, tell how */
         virTypedParamsFree(params, nparams);
         if (mpMonitorFinishFromCompletedStats(mon, mig) == 0)
@@ -1222,6 +1233,9 @@ mpMonitorLifecycleEvent(virConnectPtr conn, virDomainPtr dom, int event, int det
 static void mpMonitorScheduleReconnect(mpMonitor *mon);
 
 static void
+mpMonitorCloseCallback(virConnectPtr conn, int reason, void *opaque);
+
+static void
 mpMonitorDisconnect(mpMonitor *mon)
 {
     size_t i;
@@ -1242,7 +1256,11 @@ mpMonitorDisconnect(mpMonitor *mon)
         }
     }
     if (mon->conn) {
-        virConnectUnregisterCloseCallback(mon->conn, NULL);
+        /* libvirt finds the registration by its callback: without it, nothing is
+         * unregistered and the callback may fire after the monitor is gone */
+        if (virConnectUnregisterCloseCallback(mon->conn, mpMonitorCloseCallback) < 0)
+            MP_DEBUG(NULL, "libvirt: close callback not unregistered: %s",
+                     mpLibvirtError());
         virConnectClose(mon->conn);
         mon->conn = NULL;
     }

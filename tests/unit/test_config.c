@@ -102,6 +102,7 @@ START_TEST(test_config_errors)
     expectError("[nope]\nx = 1\n", "t.conf:2: [nope]: unknown section");
     expectError("[DEFAULT]\nlog_level = loud\n", "[DEFAULT] log_level: expected debug");
     expectError("[DEFAULT]\nhost = a\nhost = b\n", "t.conf:3: [DEFAULT] host: set twice");
+    expectError("[policy]\nmin_pass = 2\nmin_pass = 3\n", "t.conf:3: [policy] min_pass: set twice");
     expectError("[DEFAULT]\nstate_dir = relative\n", "state_dir: must be an absolute path");
     expectError("this is not ini\n", "t.conf:1: not an INI line");
     expectError("[policy]\nmode = fast\n", "t.conf:2: expected auto or observe");
@@ -275,6 +276,27 @@ START_TEST(test_config_password_file)
     pw = mpConfigReadPassword(cfg);
     ck_assert_ptr_nonnull(pw);
     ck_assert_str_eq(pw, "s3cret");
+    free(pw);
+
+    /* a password longer than the reader takes is refused, not cut short */
+    fp = fopen(path, "w");
+    ck_assert_ptr_nonnull(fp);
+    for (size_t i = 0; i < 1500; i++)
+        fputc('p', fp);
+    fputc('\n', fp);
+    fclose(fp);
+    ck_assert_ptr_null(mpConfigReadPassword(cfg));
+    ck_assert_ptr_nonnull(strstr(mpGetLastErrorMessage(), "longer than 1022 bytes"));
+    /* the longest one it takes */
+    fp = fopen(path, "w");
+    ck_assert_ptr_nonnull(fp);
+    for (size_t i = 0; i < 1022; i++)
+        fputc('q', fp);
+    fputc('\n', fp);
+    fclose(fp);
+    pw = mpConfigReadPassword(cfg);
+    ck_assert_ptr_nonnull(pw);
+    ck_assert_uint_eq(strlen(pw), 1022);
     free(pw);
     mpConfigFree(cfg);
     unlink(path);
