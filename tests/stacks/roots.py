@@ -186,8 +186,11 @@ def run(root, cmd, env=None, timeout=None, log_path=None, check=True):
 def _run_in(root, cmd, env, timeout, log_path, check):
     base_env = {'HOME': '/root', 'LANG': 'C.UTF-8', 'DEBIAN_FRONTEND': 'noninteractive',
                 'PATH': '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'}
-    if os.environ.get('CI'):
-        base_env['CI'] = os.environ['CI']
+    # CI, and the lab's names and ports: a root shares this machine's network, so two labs
+    # must not share a prefix or a port
+    for name, value in os.environ.items():
+        if name == 'CI' or name.startswith('MPLAB_'):
+            base_env[name] = value
     base_env.update(env or {})
     full = ['unshare', '--mount', '--propagation', 'private', '--', '/bin/bash', '-c', _ENTER,
             'enter', root, '/usr/bin/env', '-i'] + \
