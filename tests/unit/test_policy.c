@@ -1171,6 +1171,39 @@ START_TEST(test_dirty_trap_long_window_rate)
 }
 END_TEST
 
+/* A small guest's sampled rate over-reads (a 4 MiB/s writer of a 256 MiB lab guest read
+ * 26 MiB/s over 1 s, 11 MiB/s over 4 s): pass 1 found only 18 MiB dirtied in its 10.1 s,
+ * so the guest writes ~1.8 MiB/s and converges; the sampled figures alone would switch. */
+START_TEST(test_dirty_overread_overruled_by_pass1)
+{
+    mpDirtyMeasurement m = { 0 };
+    mpPolicyDecision d;
+
+    m.nwindows = 2;
+    m.windows[0].window_ms = 1000;
+    m.windows[0].rate_mibs = 26;
+    m.windows[1].window_ms = 4000;
+    m.windows[1].rate_mibs = 11;
+    m.memory_bytes = (unsigned long long)(256 * MIB);
+    d = handPass2(&m, 18, 0);
+    fprintf(stderr, "[over-read] %s\n", d.explanation);
+    ck_assert_int_eq(d.dirty_status, MP_POLICY_DIRTY_USED);
+    ck_assert_int_eq(d.dirty_wss_bytes, (long long)(44 * MIB));
+    /* the rate pass 1 counted, not the sampled 26 MiB/s */
+    ck_assert_int_lt(d.dirty_write_bps, (long long)(2 * MIB));
+    ck_assert_int_eq(d.prediction, MP_POLICY_PREDICTION_CONVERGING);
+    ck_assert_int_eq(d.action, MP_POLICY_ACTION_NONE);
+
+    /* a guest that writes faster than the link, where pass 1 found the whole 44 MiB: the
+     * working set saturated, the rate is at least the sampled one, and it stands */
+    m.windows[0].rate_mibs = 40;
+    d = handPass2(&m, 44, 0);
+    ck_assert_int_eq(d.dirty_write_bps, (long long)(40 * MIB));
+    ck_assert_int_eq(d.rule, MP_POLICY_RULE_WORKING_SET);
+    ck_assert_int_eq(d.action, MP_POLICY_ACTION_SWITCH);
+}
+END_TEST
+
 START_TEST(test_dirty_missing_is_todays_policy)
 {
     /* No call, and a measurement without windows: the same decisions, word for word,
@@ -2175,6 +2208,7 @@ policy_suite(void)
     tcase_add_test(tc, test_dirty_converging_never_switches);
     tcase_add_test(tc, test_dirty_rate_limited_below_bandwidth);
     tcase_add_test(tc, test_dirty_trap_long_window_rate);
+    tcase_add_test(tc, test_dirty_overread_overruled_by_pass1);
     tcase_add_test(tc, test_dirty_missing_is_todays_policy);
     tcase_add_test(tc, test_dirty_stale_and_inconsistent_fall_back);
     tcase_add_test(tc, test_dirty_bad_struct_rejected);
