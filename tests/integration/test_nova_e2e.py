@@ -27,7 +27,7 @@ from tests.integration.minicloud import (Ceilometer, MigrationWatch, MiniCloud, 
                                          log_size, osc_live_migrate)
 
 METERS = ('compute.instance.live_migration.time', 'compute.instance.live_migration.downtime',
-          'compute.instance.live_migration.bytes')
+          'compute.instance.live_migration.downtime_net', 'compute.instance.live_migration.bytes')
 POSTCOPY = 'running (post-copy)'
 RESULTS = os.environ.get('RESULTS', os.path.join(os.path.dirname(__file__), '..', '..',
                                                  'build', 'test-results'))
@@ -137,6 +137,9 @@ def _samples(cloud, sid, metrics):
     server = cloud.nova.server(sid)
     expect = {'compute.instance.live_migration.time': ('ms', metrics['migration_time_ms']),
               'compute.instance.live_migration.downtime': ('ms', metrics['downtime_ms']),
+              # libvirt reports downtime_net on both stacks (agent/daemon/mpfeatures.c)
+              'compute.instance.live_migration.downtime_net': ('ms',
+                                                               metrics['downtime_net_ms']),
               'compute.instance.live_migration.bytes': ('B', metrics['bytes_transferred'])}
     for name, (unit, volume) in expect.items():
         s = got[name]
