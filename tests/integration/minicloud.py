@@ -301,7 +301,7 @@ class MiniCloud:
             script = '; '.join('umount %s' % p for p in (
                 '/usr/bin/qemu-system-x86_64', '/usr/bin/qemu-system-i386',
                 self.instances_path))
-            subprocess.run(['nsenter', '-t', str(h.pid), '-m', '-r', '--', '/bin/sh', '-c', script],
+            subprocess.run(['nsenter', '-t', str(h.pid), '-m', '-r', '-w', '--', '/bin/sh', '-c', script],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
 
     def _cleanup_leftovers(self):
@@ -589,10 +589,10 @@ def filter_factory(global_conf, **local_conf):
             'mount --bind /usr/bin/qemu-system-x86_64 /usr/bin/qemu-system-i386',
             'mount --bind %s /usr/bin/qemu-system-x86_64' % shim,
         ])
-        # -r: libvirtd's root directory as well as its mount namespace (in a test root,
-        # the namespace alone would resolve paths from the machine's root)
+        # -r -w: libvirtd's root and working directories as well as its mount namespace (in
+        # a test root, the namespace alone resolves paths from the machine's root)
         self._run('mounts on %s' % h.name,
-                  ['nsenter', '-t', str(h.pid), '-m', '-r', '--', '/bin/sh', '-c', script])
+                  ['nsenter', '-t', str(h.pid), '-m', '-r', '-w', '--', '/bin/sh', '-c', script])
         self.mounted.append(h)
         conf = os.path.join(self.etc, 'nova', 'cmp-%s.conf' % h.name)
         _ini(conf, {
@@ -620,7 +620,7 @@ def filter_factory(global_conf, **local_conf):
                 self.procs.pop(name).stop()
             # in the host's mount namespace (its instances dir), root network namespace
             started[h.name] = self._start(
-                name, ['nsenter', '-t', str(h.pid), '-m', '-r', '--', PYTHON,
+                name, ['nsenter', '-t', str(h.pid), '-m', '-r', '-w', '--', PYTHON,
                        os.path.join(self.base, 'py', 'nova-compute')] +
                 self.nova_args(*files) + ['--log-file', log], env=self.env(pythonpath))
         self.stock = stock

@@ -144,9 +144,13 @@ def test_stalled_migration_is_switched_at_pass_two(lab, agent_factory, guest, co
         postcopy - pass2)
     s = switch['payload']
     assert s['pass'] == 2 and s['acted'] is True and s['decided_by'] == 'migpilot'
-    # at pass 2 only this rule can fire: remaining-not-shrinking compares two pass starts
-    # after pass 1 (pass 3 at the earliest) and no [policy] deadline_ms is configured
-    assert s['reason'] == 'not-converging', s
+    # at pass 2 only these rules can fire: remaining-not-shrinking compares two pass starts
+    # after pass 1 (pass 3 at the earliest) and no [policy] deadline_ms is configured;
+    # working-set-exceeds-downtime when the agent's periodic dirty-rate round measured the
+    # guest before the migration, not-converging (the passes' rule) when it had not yet
+    measured = 'dirty-rate measurement of %s' % name in agent.log()
+    assert s['reason'] == ('working-set-exceeds-downtime' if measured and
+                           'measured W' in s['explanation'] else 'not-converging'), s
     assert s['explanation']
     fig = s['figures']
     assert fig['prediction'] == 'not-converging'
@@ -158,7 +162,9 @@ def test_stalled_migration_is_switched_at_pass_two(lab, agent_factory, guest, co
     assert p['decided_by'] == 'migpilot' and p['switch_reason'] == s['reason']
     assert p['postcopy_switch_ms'] is not None and p['postcopy_switch_ms'] > 0
     assert p['postcopy_requests'] is not None
-    assert p['downtime_net_ms'] >= 0
+    # libvirt 9.0 reports downtime_net for this post-copy job, 11.3 does not: the key is
+    # there exactly when libvirt gave it (the converging test compares it with libvirt's)
+    assert p.get('downtime_net_ms') is None or p['downtime_net_ms'] >= 0
     assert p['bytes_transferred'] > p['memory_total_bytes'] * 0.5
     assert p['migration_time_ms'] > p['postcopy_switch_ms']
     assert re.search(r'switched to post-copy at pass 2, \d+ ms after the pass began',
