@@ -7,7 +7,8 @@ VIR_DOMAIN_STATS_DIRTYRATE), then asks the C forecast (_migpilot.forecast, the m
 agent's policy decides with) for the passes, total time, bytes, downtime and whether
 post-copy will be needed. The link rate is --bandwidth, else the guest's migration max
 speed (virDomainMigrateGetMaxSpeed) when one is set; the max downtime is --downtime-ms, else
-the guest's (virDomainMigrateGetMaxDowntime). The [policy] section of migpilot.conf, when
+the guest's (virDomainMigrateGetMaxDowntime). Pass 1 sends no more than QEMU's resident
+set (virDomainMemoryStats rss): the pages a guest never touched are zero. The [policy] section of migpilot.conf, when
 readable, is the policy's configuration.
 
 Exit status: 0 (a forecast, possibly "unknown" with its reason), 1 (the guest could not be
@@ -214,6 +215,17 @@ def max_downtime(dom, downtime_ms, policy):
     return int(policy.get('downtime_ms', 300)), 'the policy\'s downtime_ms'
 
 
+def resident_bytes(dom):
+    """QEMU's resident set (bytes), or None: pages the guest never touched are zero, which
+    pass 1 sends as a few bytes each."""
+    libvirt = _libvirt()
+    try:
+        rss = dom.memoryStats().get('rss')
+    except libvirt.libvirtError:
+        return None
+    return rss * 1024 if isinstance(rss, int) and rss > 0 else None
+
+
 def policy_config(path):
     """The [policy] keys of migpilot.conf, {} if it is absent or unreadable."""
     parser = configparser.RawConfigParser(strict=False, interpolation=None,
@@ -238,8 +250,9 @@ def predict(conn, instance, bandwidth=None, downtime_ms=None, policy=None,
     dt, dt_from = max_downtime(dom, downtime_ms, policy)
     m = measure(conn, dom, sleep=sleep)
     ram = m['memory_bytes']
+    resident = resident_bytes(dom)
     try:
-        fc = _migpilot.forecast(m, ram, bps, dt, policy=policy)
+        fc = _migpilot.forecast(m, ram, bps, dt, policy=policy, resident_bytes=resident)
     except _migpilot.Error as e:
         raise UsageError(str(e))
     out = {'instance_id': dom.UUIDString(), 'name': dom.name(),
@@ -254,7 +267,8 @@ def predict(conn, instance, bandwidth=None, downtime_ms=None, policy=None,
 def table(fc):
     rows = [
         ('instance', '%s (%s)' % (fc['instance_id'], fc['name'])),
-        ('guest RAM', _size(fc['memory_bytes'])),
+        ('guest RAM', '%s (%s touched: sent by pass 1)' % (_size(fc['memory_bytes']),
+                                                          _size(fc['first_pass_bytes']))),
         ('link rate', '%s (%s)' % (_rate(fc['bandwidth_bps']), fc['bandwidth_from'])),
         ('max downtime', '%d ms (%s)' % (fc['max_downtime_ms'], fc['max_downtime_from'])),
         ('measured', ', '.join('%d MiB/s over %d s' % (w['rate_mibs'], w['window_ms'] // 1000)

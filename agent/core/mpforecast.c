@@ -42,8 +42,9 @@ mpForecastUnknown(mpForecast *fc, const char *why)
 
 int
 mpForecastCompute(const mpDirtyMeasurement *m, unsigned long long memory_bytes,
-                  unsigned long long bandwidth_bps, unsigned long long downtime_ms,
-                  const mpPolicyConfig *cfg, mpForecast *fc)
+                  unsigned long long resident_bytes, unsigned long long bandwidth_bps,
+                  unsigned long long downtime_ms, const mpPolicyConfig *cfg,
+                  mpForecast *fc)
 {
     mpPolicyConfig defaults;
     mpPolicyDirtyGuest g;
@@ -64,6 +65,8 @@ mpForecastCompute(const mpDirtyMeasurement *m, unsigned long long memory_bytes,
     }
     memset(fc, 0, sizeof(*fc));
     fc->memory_bytes = memory_bytes;
+    fc->first_pass_bytes = resident_bytes && resident_bytes < memory_bytes ?
+        resident_bytes : memory_bytes;
     fc->bandwidth_bps = bandwidth_bps;
     fc->downtime_ms = downtime_ms;
     fc->wss_bytes = fc->write_bps = fc->age_ms = -1;
@@ -86,8 +89,9 @@ mpForecastCompute(const mpDirtyMeasurement *m, unsigned long long memory_bytes,
     thr = bw * (double)downtime_ms / 1000.0;
     sp = cfg->min_pass > 2 ? cfg->min_pass : 2;
 
-    /* Passes 1 .. sp-1: nobody decides, pre-copy either ends there or reaches pass sp. */
-    R = ram;
+    /* Passes 1 .. sp-1: nobody decides, pre-copy either ends there or reaches pass sp.
+     * Pass 1 sends the non-zero pages (the zero ones cost a few bytes each). */
+    R = (double)fc->first_pass_bytes;
     if (R <= thr) {
         npasses = 0;
         finish = R / bw * 1000.0;
@@ -195,6 +199,7 @@ mpForecastToJSON(const mpForecast *fc)
     json_object_set_new(obj, "switch_at_ms", mpForecastInt(fc->switch_at_ms));
     json_object_set_new(obj, "postcopy_bytes", mpForecastInt(fc->postcopy_bytes));
     json_object_set_new(obj, "memory_bytes", mpForecastUnsigned(fc->memory_bytes));
+    json_object_set_new(obj, "first_pass_bytes", mpForecastUnsigned(fc->first_pass_bytes));
     json_object_set_new(obj, "bandwidth_bps", mpForecastUnsigned(fc->bandwidth_bps));
     json_object_set_new(obj, "max_downtime_ms", mpForecastUnsigned(fc->downtime_ms));
     json_object_set_new(obj, "wss_bytes", mpForecastInt(fc->wss_bytes));

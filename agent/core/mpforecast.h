@@ -4,7 +4,10 @@
  * From a measurement of the guest's dirtying (mpdirty.h), its RAM, a link rate B and the
  * max downtime, the passes as the policy models them: pass 1 sends the RAM, pass k+1
  * resends min(W, r x duration of pass k), W and r derived from the measurement exactly as
- * the policy derives them (mpPolicyDirtyDerive). Pre-copy ends once what a pass resends
+ * the policy derives them (mpPolicyDirtyDerive). QEMU sends a page of zeros as a few
+ * bytes, so pass 1 takes the guest's non-zero pages: when the caller knows how much of the
+ * RAM the guest ever touched (QEMU's resident set: pages never touched are zero), pass 1
+ * sends that at most. Pre-copy ends once what a pass resends
  * fits in B x downtime. When it does not before the policy's decision pass (min_pass, 2 by
  * default), the policy's own prediction at that pass (mpPolicyDirtyPredict) says whether
  * it leaves pre-copy alone or switches to post-copy there; post-copy then fetches what
@@ -36,6 +39,7 @@ typedef struct _mpForecast {
     char explanation[MP_FORECAST_TEXT_MAX];     /* one line for humans */
     /* the inputs */
     unsigned long long memory_bytes;
+    unsigned long long first_pass_bytes;        /* what pass 1 sends: RAM, or less */
     unsigned long long bandwidth_bps;
     unsigned long long downtime_ms;
     long long wss_bytes;                /* W (-1: unknown) */
@@ -56,21 +60,24 @@ typedef struct _mpForecast {
 const char *mpForecastVerdictToString(mpForecastVerdict verdict);
 
 /*
- * Predicts the migration of a guest of memory_bytes RAM over a link of bandwidth_bps with
- * downtime_ms of max downtime, from measurement m (NULL or no windows: missing; its
- * age_ms as it stands now) with the policy configuration cfg (NULL: the defaults).
+ * Predicts the migration of a guest of memory_bytes RAM, resident_bytes of which it has
+ * touched (0: unknown, all of it), over a link of bandwidth_bps with downtime_ms of max
+ * downtime, from measurement m (NULL or no windows: missing; its age_ms as it stands now)
+ * with the policy configuration cfg (NULL: the defaults).
  * Returns 0 and fills *fc (an "unknown" forecast with the reason for a missing, stale,
  * inconsistent or inconclusive measurement), or -1 with an error for a zero RAM,
  * bandwidth or downtime.
  */
 int mpForecastCompute(const mpDirtyMeasurement *m, unsigned long long memory_bytes,
-                      unsigned long long bandwidth_bps, unsigned long long downtime_ms,
-                      const mpPolicyConfig *cfg, mpForecast *fc);
+                      unsigned long long resident_bytes, unsigned long long bandwidth_bps,
+                      unsigned long long downtime_ms, const mpPolicyConfig *cfg,
+                      mpForecast *fc);
 
 /*
  * The forecast as JSON (new reference): status, reason, explanation, postcopy (null when
  * unknown), time_ms, bytes, downtime_ms, passes, switch_pass, switch_at_ms,
- * postcopy_bytes, memory_bytes, bandwidth_bps, max_downtime_ms, wss_bytes, write_bps,
+ * postcopy_bytes, memory_bytes, first_pass_bytes, bandwidth_bps, max_downtime_ms,
+ * wss_bytes, write_bps,
  * measurement_age_ms; unknown figures are null.
  */
 json_t *mpForecastToJSON(const mpForecast *fc);

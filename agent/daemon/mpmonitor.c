@@ -922,7 +922,7 @@ static void
 mpMonitorForecast(mpMonitor *mon, mpMigration *mig, const mpDirtyMeasurement *m)
 {
     unsigned long speedMiBs = 0;
-    unsigned long long bps = 0, downtime, ram;
+    unsigned long long bps = 0, downtime, ram, resident = 0;
     const char *from = NULL;
 
     if (mig->forecastTried || mig->pass > 1 || !mon->cb.forecast)
@@ -943,13 +943,26 @@ mpMonitorForecast(mpMonitor *mon, mpMigration *mig, const mpDirtyMeasurement *m)
     }
     downtime = mig->maxDowntimeMs ? mig->maxDowntimeMs : mon->policy->downtime_ms;
     ram = mig->last.memory_total ? mig->last.memory_total : m->memory_bytes;
-    if (mpForecastCompute(m, ram, bps, downtime, mon->policy, &mig->forecast) < 0) {
+    if (mig->dom) {
+        /* QEMU's resident set: the pages the guest never touched are zero, which pass 1
+         * sends as a few bytes each */
+        virDomainMemoryStatStruct stats[VIR_DOMAIN_MEMORY_STAT_NR];
+        int n = virDomainMemoryStats(mig->dom, stats, VIR_DOMAIN_MEMORY_STAT_NR, 0);
+        int i;
+
+        for (i = 0; i < n; i++)
+            if (stats[i].tag == VIR_DOMAIN_MEMORY_STAT_RSS)
+                resident = stats[i].val * 1024;
+    }
+    if (mpForecastCompute(m, ram, resident, bps, downtime, mon->policy,
+                          &mig->forecast) < 0) {
         MP_WARN(mig->uuid, "no forecast of %s: %s", mig->name, mpGetLastErrorMessage());
         return;
     }
     mig->haveForecast = true;
-    MP_INFO(mig->uuid, "forecast of %s at %.1f MiB/s (%s), %llu ms downtime: %s",
-            mig->name, (double)bps / (1024.0 * 1024.0), from, downtime,
+    MP_INFO(mig->uuid, "forecast of %s at %.1f MiB/s (%s), %llu ms downtime, pass 1 %.1f "
+            "MiB: %s", mig->name, (double)bps / (1024.0 * 1024.0), from, downtime,
+            (double)mig->forecast.first_pass_bytes / (1024.0 * 1024.0),
             mig->forecast.explanation);
     mon->cb.forecast(mig->uuid, mig->startedAtMs, &mig->forecast, mon->opaque);
 }

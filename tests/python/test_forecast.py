@@ -14,6 +14,7 @@ DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'data', 'tr
                    'dirtyrate')
 KEYS = {'status', 'reason', 'explanation', 'postcopy', 'time_ms', 'bytes', 'downtime_ms',
         'passes', 'switch_pass', 'switch_at_ms', 'postcopy_bytes', 'memory_bytes',
+        'first_pass_bytes',
         'bandwidth_bps', 'max_downtime_ms', 'wss_bytes', 'write_bps', 'measurement_age_ms'}
 
 
@@ -31,6 +32,19 @@ def test_converging():
         (5250, 336 * MIB, 250, 3)
     assert f['switch_pass'] is None and f['postcopy_bytes'] is None
     assert '\n' not in f['explanation'] and f['explanation'].startswith('pre-copy converges')
+
+
+def test_resident_bytes_bound_pass_1():
+    # 128 of 256 MiB touched: pass 1 2 s, pass 2 0.5 s, 8 MiB stop-and-copy
+    f = _migpilot.forecast(measurement(16, 16), 256 * MIB, 64 * MIB, 300,
+                           resident_bytes=128 * MIB)
+    assert (f['first_pass_bytes'], f['time_ms'], f['bytes']) == (128 * MIB, 2625, 168 * MIB)
+    f = _migpilot.forecast(measurement(16, 16), 256 * MIB, 64 * MIB, 300,
+                           resident_bytes=None)
+    assert (f['first_pass_bytes'], f['time_ms']) == (256 * MIB, 5250)
+    with pytest.raises(_migpilot.Error,
+                       match='forecast: resident_bytes must be a non-negative integer'):
+        _migpilot.forecast(measurement(16, 16), 256 * MIB, 64 * MIB, 300, resident_bytes=-1)
 
 
 def test_saturated_switches_at_pass_2():

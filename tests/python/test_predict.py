@@ -19,7 +19,8 @@ class FakeDomain:
     fake clock's t shows MEASURED once t + period + lag has passed."""
 
     def __init__(self, clock, rates, ram_mib=256, max_speed=8796093022207, downtime=300,
-                 job=libvirt.VIR_DOMAIN_JOB_NONE, lag=0.0, active=True, refuse=False):
+                 job=libvirt.VIR_DOMAIN_JOB_NONE, lag=0.0, active=True, refuse=False,
+                 rss_mib=None):
         self.clock = clock
         self.rates = rates          # {period_s: MiB/s}
         self.ram_mib = ram_mib
@@ -29,6 +30,7 @@ class FakeDomain:
         self.lag = lag
         self.active = active
         self.refuse = refuse
+        self.rss_mib = rss_mib
         # what an earlier calc left: a 1 s window measured long ago
         self.calc = {'start': 5, 'period': 1, 'rate': 999, 'done': True}
         self.started = []
@@ -47,6 +49,12 @@ class FakeDomain:
 
     def maxMemory(self):
         return self.ram_mib * 1024
+
+    def memoryStats(self):
+        out = {'actual': self.ram_mib * 1024}
+        if self.rss_mib is not None:
+            out['rss'] = self.rss_mib * 1024
+        return out
 
     def migrateGetMaxSpeed(self, flags):
         return self.max_speed
@@ -160,6 +168,7 @@ def test_table_saturated_guest(monkeypatch, capsys):
     assert rows['post-copy'] == 'at pass 2 after 5333 ms, fetching 64.0 MiB'
     assert rows['time'] == '6667 ms'
     assert rows['bytes'] == '320.0 MiB'
+    assert rows['guest RAM'] == '256.0 MiB (256.0 MiB touched: sent by pass 1)'
     assert 'max downtime' in out and "300 ms (the guest's)" in out
     assert err == ''
 
@@ -180,6 +189,16 @@ def test_json_by_name_with_max_speed(monkeypatch, capsys):
     # pass 2 1 s resends 16 MiB: 5.25 s
     assert (fc['status'], fc['postcopy'], fc['time_ms'], fc['passes']) == \
         ('pre-copy', False, 5250, 3)
+
+
+def test_resident_set_bounds_pass_1(monkeypatch, capsys):
+    # 128 of 256 MiB resident: pass 1 2 s, 32 MiB resent, 0.5 s, 8 MiB: 2.625 s
+    rc, out, err, _, _ = run(monkeypatch, capsys, [UUID, '--bandwidth', '64', '--json'],
+                             rates={1: 16, 4: 16}, rss_mib=128)
+    assert rc == 0, err
+    fc = json.loads(out)
+    assert (fc['first_pass_bytes'], fc['time_ms'], fc['bytes']) == \
+        (128 * MIB, 2625, 168 * MIB)
 
 
 def test_downtime_option_and_policy_conf(monkeypatch, capsys, tmp_path):

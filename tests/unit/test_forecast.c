@@ -35,7 +35,7 @@ START_TEST(test_forecast_converging)
     mpDirtyMeasurement m = mpTestMeasurement(256, 16, 16, 0);
     mpForecast fc;
 
-    ck_assert_int_eq(mpForecastCompute(&m, 256 * MIB, 64 * MIB, 300, NULL, &fc), 0);
+    ck_assert_int_eq(mpForecastCompute(&m, 256 * MIB, 0, 64 * MIB, 300, NULL, &fc), 0);
     ck_assert_int_eq(fc.verdict, MP_FORECAST_PRECOPY);
     ck_assert_str_eq(fc.reason, "converging");
     ck_assert_int_eq(fc.wss_bytes, 64 * MIB);
@@ -51,13 +51,36 @@ START_TEST(test_forecast_converging)
 }
 END_TEST
 
+/* The same guest having touched only 128 MiB (the rest zero pages, a few bytes each):
+ * pass 1 2 s, resends min(64, 16 x 2) = 32 MiB, pass 2 0.5 s resends 8 MiB: 2.625 s,
+ * 128 + 32 + 8 MiB. A resident set above the RAM (QEMU's own memory) changes nothing. */
+START_TEST(test_forecast_resident)
+{
+    mpDirtyMeasurement m = mpTestMeasurement(256, 16, 16, 0);
+    mpForecast fc;
+
+    ck_assert_int_eq(mpForecastCompute(&m, 256 * MIB, 128 * MIB, 64 * MIB, 300, NULL, &fc),
+                     0);
+    ck_assert_int_eq(fc.verdict, MP_FORECAST_PRECOPY);
+    ck_assert_uint_eq(fc.first_pass_bytes, 128 * MIB);
+    ck_assert_int_eq(fc.time_ms, 2625);
+    ck_assert_int_eq(fc.bytes, 168 * MIB);
+    ck_assert_int_eq(fc.passes, 3);
+    ck_assert_int_eq(fc.expected_downtime_ms, 125);
+    ck_assert_int_eq(mpForecastCompute(&m, 256 * MIB, 300 * MIB, 64 * MIB, 300, NULL, &fc),
+                     0);
+    ck_assert_uint_eq(fc.first_pass_bytes, 256 * MIB);
+    ck_assert_int_eq(fc.time_ms, 5250);
+}
+END_TEST
+
 /* A nearly idle guest converges at the end of pass 1: 4 MiB resent after a 4 s pass. */
 START_TEST(test_forecast_converging_pass1)
 {
     mpDirtyMeasurement m = mpTestMeasurement(256, 1, 1, 0);
     mpForecast fc;
 
-    ck_assert_int_eq(mpForecastCompute(&m, 256 * MIB, 64 * MIB, 300, NULL, &fc), 0);
+    ck_assert_int_eq(mpForecastCompute(&m, 256 * MIB, 0, 64 * MIB, 300, NULL, &fc), 0);
     ck_assert_int_eq(fc.verdict, MP_FORECAST_PRECOPY);
     ck_assert_int_eq(fc.passes, 2);
     ck_assert_int_eq(fc.time_ms, 4063);         /* 4 s + 4 MiB / 64 MiB/s = 62.5 ms */
@@ -75,7 +98,7 @@ START_TEST(test_forecast_saturated)
     mpDirtyMeasurement m = mpTestMeasurement(256, 64, 16, 0);
     mpForecast fc;
 
-    ck_assert_int_eq(mpForecastCompute(&m, 256 * MIB, 48 * MIB, 300, NULL, &fc), 0);
+    ck_assert_int_eq(mpForecastCompute(&m, 256 * MIB, 0, 48 * MIB, 300, NULL, &fc), 0);
     ck_assert_int_eq(fc.verdict, MP_FORECAST_POSTCOPY);
     ck_assert_str_eq(fc.reason, "working-set-exceeds-downtime");
     ck_assert_int_eq(fc.wss_bytes, 64 * MIB);
@@ -99,7 +122,7 @@ START_TEST(test_forecast_saturated_min_pass)
 
     mpPolicyConfigInit(&cfg);
     cfg.min_pass = 3;
-    ck_assert_int_eq(mpForecastCompute(&m, 256 * MIB, 48 * MIB, 300, &cfg, &fc), 0);
+    ck_assert_int_eq(mpForecastCompute(&m, 256 * MIB, 0, 48 * MIB, 300, &cfg, &fc), 0);
     ck_assert_int_eq(fc.verdict, MP_FORECAST_POSTCOPY);
     ck_assert_int_eq(fc.switch_pass, 3);
     ck_assert_int_eq(fc.switch_at_ms, 6667);
@@ -116,7 +139,7 @@ START_TEST(test_forecast_rate_limited_stalls)
     mpDirtyMeasurement m = mpTestMeasurement(384, 48, 48, 0);
     mpForecast fc;
 
-    ck_assert_int_eq(mpForecastCompute(&m, 384 * MIB, 32 * MIB, 300, NULL, &fc), 0);
+    ck_assert_int_eq(mpForecastCompute(&m, 384 * MIB, 0, 32 * MIB, 300, NULL, &fc), 0);
     ck_assert_int_eq(fc.verdict, MP_FORECAST_POSTCOPY);
     ck_assert_int_eq(fc.write_bps, 48 * MIB);
     ck_assert_int_eq(fc.wss_bytes, 192 * MIB);
@@ -135,7 +158,7 @@ START_TEST(test_forecast_deadline)
 
     mpPolicyConfigInit(&cfg);
     cfg.deadline_ms = 5000;
-    ck_assert_int_eq(mpForecastCompute(&m, 256 * MIB, 64 * MIB, 300, &cfg, &fc), 0);
+    ck_assert_int_eq(mpForecastCompute(&m, 256 * MIB, 0, 64 * MIB, 300, &cfg, &fc), 0);
     ck_assert_int_eq(fc.verdict, MP_FORECAST_POSTCOPY);
     ck_assert_str_eq(fc.reason, "deadline");
     ck_assert_int_eq(fc.switch_at_ms, 4000);
@@ -150,7 +173,7 @@ START_TEST(test_forecast_inconclusive)
     mpDirtyMeasurement m = mpTestMeasurement(256, 20, 5, 0);
     mpForecast fc;
 
-    ck_assert_int_eq(mpForecastCompute(&m, 256 * MIB, 64 * MIB, 300, NULL, &fc), 0);
+    ck_assert_int_eq(mpForecastCompute(&m, 256 * MIB, 0, 64 * MIB, 300, NULL, &fc), 0);
     ck_assert_int_eq(fc.verdict, MP_FORECAST_UNKNOWN);
     ck_assert_ptr_nonnull(strstr(fc.reason, "inconclusive"));
     ck_assert_int_eq(fc.time_ms, -1);
@@ -163,12 +186,12 @@ START_TEST(test_forecast_missing)
     mpForecast fc;
     json_t *j;
 
-    ck_assert_int_eq(mpForecastCompute(NULL, 256 * MIB, 64 * MIB, 300, NULL, &fc), 0);
+    ck_assert_int_eq(mpForecastCompute(NULL, 256 * MIB, 0, 64 * MIB, 300, NULL, &fc), 0);
     ck_assert_int_eq(fc.verdict, MP_FORECAST_UNKNOWN);
     ck_assert_str_eq(fc.reason, "missing");
     ck_assert_str_eq(fc.explanation, "no forecast: dirty-rate measurement missing");
     memset(&m, 0, sizeof(m));
-    ck_assert_int_eq(mpForecastCompute(&m, 256 * MIB, 64 * MIB, 300, NULL, &fc), 0);
+    ck_assert_int_eq(mpForecastCompute(&m, 256 * MIB, 0, 64 * MIB, 300, NULL, &fc), 0);
     ck_assert_str_eq(fc.reason, "missing");
     ck_assert_int_eq(fc.age_ms, -1);
 
@@ -187,13 +210,13 @@ START_TEST(test_forecast_stale)
     mpDirtyMeasurement m = mpTestMeasurement(256, 16, 16, 600001);
     mpForecast fc;
 
-    ck_assert_int_eq(mpForecastCompute(&m, 256 * MIB, 64 * MIB, 300, NULL, &fc), 0);
+    ck_assert_int_eq(mpForecastCompute(&m, 256 * MIB, 0, 64 * MIB, 300, NULL, &fc), 0);
     ck_assert_int_eq(fc.verdict, MP_FORECAST_UNKNOWN);
     ck_assert_ptr_nonnull(strstr(fc.reason, "stale: 600.0 s old"));
     ck_assert_int_eq(fc.age_ms, 600001);
     /* within the limit it is used */
     m.age_ms = 600000;
-    ck_assert_int_eq(mpForecastCompute(&m, 256 * MIB, 64 * MIB, 300, NULL, &fc), 0);
+    ck_assert_int_eq(mpForecastCompute(&m, 256 * MIB, 0, 64 * MIB, 300, NULL, &fc), 0);
     ck_assert_int_eq(fc.verdict, MP_FORECAST_PRECOPY);
 }
 END_TEST
@@ -204,7 +227,7 @@ START_TEST(test_forecast_inconsistent)
     mpForecast fc;
 
     m.nwindows = 1;
-    ck_assert_int_eq(mpForecastCompute(&m, 256 * MIB, 64 * MIB, 300, NULL, &fc), 0);
+    ck_assert_int_eq(mpForecastCompute(&m, 256 * MIB, 0, 64 * MIB, 300, NULL, &fc), 0);
     ck_assert_int_eq(fc.verdict, MP_FORECAST_UNKNOWN);
     ck_assert_ptr_nonnull(strstr(fc.reason, "inconsistent: one window"));
 }
@@ -215,10 +238,10 @@ START_TEST(test_forecast_bad_arguments)
     mpDirtyMeasurement m = mpTestMeasurement(256, 16, 16, 0);
     mpForecast fc;
 
-    ck_assert_int_eq(mpForecastCompute(&m, 256 * MIB, 0, 300, NULL, &fc), -1);
+    ck_assert_int_eq(mpForecastCompute(&m, 256 * MIB, 0, 0, 300, NULL, &fc), -1);
     ck_assert_str_eq(mpGetLastErrorMessage(), "forecast: the link rate must be positive");
-    ck_assert_int_eq(mpForecastCompute(&m, 0, 64 * MIB, 300, NULL, &fc), -1);
-    ck_assert_int_eq(mpForecastCompute(&m, 256 * MIB, 64 * MIB, 0, NULL, &fc), -1);
+    ck_assert_int_eq(mpForecastCompute(&m, 0, 0, 64 * MIB, 300, NULL, &fc), -1);
+    ck_assert_int_eq(mpForecastCompute(&m, 256 * MIB, 0, 64 * MIB, 0, NULL, &fc), -1);
 }
 END_TEST
 
@@ -228,7 +251,7 @@ START_TEST(test_forecast_json)
     mpForecast fc;
     json_t *j;
 
-    ck_assert_int_eq(mpForecastCompute(&m, 256 * MIB, 48 * MIB, 300, NULL, &fc), 0);
+    ck_assert_int_eq(mpForecastCompute(&m, 256 * MIB, 0, 48 * MIB, 300, NULL, &fc), 0);
     j = mpForecastToJSON(&fc);
     ck_assert_str_eq(json_string_value(json_object_get(j, "status")), "post-copy");
     ck_assert(json_is_true(json_object_get(j, "postcopy")));
@@ -250,6 +273,7 @@ forecast_suite(void)
 
     tcase_add_test(tc, test_forecast_converging);
     tcase_add_test(tc, test_forecast_converging_pass1);
+    tcase_add_test(tc, test_forecast_resident);
     tcase_add_test(tc, test_forecast_saturated);
     tcase_add_test(tc, test_forecast_saturated_min_pass);
     tcase_add_test(tc, test_forecast_rate_limited_stalls);

@@ -75,7 +75,7 @@ START_TEST(test_metrics_forecast_payload)
     memset(&id, 0, sizeof(id));
     MP_SET_FIELD(id.instanceId, "0d6b7a2e-4c1f-4a39-9f35-6b2f5c1d2e3f");
     MP_SET_FIELD(id.sourceHost, "compute1");
-    ck_assert_int_eq(mpForecastCompute(&m, 256 * MIB, 48 * MIB, 300, NULL, &fc), 0);
+    ck_assert_int_eq(mpForecastCompute(&m, 256 * MIB, 0, 48 * MIB, 300, NULL, &fc), 0);
     p = mpForecastPayload(&id, &fc);
     ck_assert_str_eq(json_string_value(json_object_get(p, "instance_id")),
                      "0d6b7a2e-4c1f-4a39-9f35-6b2f5c1d2e3f");
@@ -103,7 +103,7 @@ START_TEST(test_metrics_forecast_beside_outcome)
     ck_assert(json_is_null(json_object_get(p, "forecast")));
     json_decref(p);
 
-    ck_assert_int_eq(mpForecastCompute(&m, 256 * MIB, 48 * MIB, 300, NULL, &rec.forecast),
+    ck_assert_int_eq(mpForecastCompute(&m, 256 * MIB, 0, 48 * MIB, 300, NULL, &rec.forecast),
                      0);
     rec.haveForecast = true;
     rec.outcome = MP_OUTCOME_COMPLETED;
@@ -139,7 +139,7 @@ START_TEST(test_metrics_forecast_beside_outcome)
     /* a converging forecast that was wrong about post-copy, with a downtime error */
     m.windows[0].rate_mibs = 16;
     m.windows[1].rate_mibs = 16;
-    ck_assert_int_eq(mpForecastCompute(&m, 256 * MIB, 64 * MIB, 300, NULL, &rec.forecast),
+    ck_assert_int_eq(mpForecastCompute(&m, 256 * MIB, 0, 64 * MIB, 300, NULL, &rec.forecast),
                      0);
     rec.outcome = MP_OUTCOME_COMPLETED;
     p = mpMetricsPayload(&rec);
