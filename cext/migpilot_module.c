@@ -39,7 +39,8 @@ PyInit__migpilot(void)
     if (!mpPyError || PyModule_AddObjectRef(mod, "Error", mpPyError) < 0)
         goto error;
     if (mpPyLogsRegister(mod) < 0 || mpPyOsloRegister(mod) < 0 ||
-        mpPyPolicyRegister(mod) < 0 || mpPyAmqpRegister(mod) < 0)
+        mpPyPolicyRegister(mod) < 0 || mpPyAmqpRegister(mod) < 0 ||
+        mpPyForecastRegister(mod) < 0)
         goto error;
     return mod;
 

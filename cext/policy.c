@@ -46,39 +46,55 @@ mpPyPolicyConfigString(const char *key, PyObject *value)
     return PyObject_Str(value);
 }
 
-static int
-mpPyPolicyInit(mpPyPolicy *self, PyObject *args, PyObject *kwargs)
+int
+mpPyPolicyConfigFromDict(PyObject *dict, mpPolicyConfig *cfg)
 {
-    mpPolicyConfig cfg;
     PyObject *key, *value;
     Py_ssize_t pos = 0;
-    mpPolicy *policy;
 
-    if (PyTuple_GET_SIZE(args) != 0) {
-        PyErr_SetString(PyExc_TypeError, "Policy() takes keyword arguments only");
-        return -1;
-    }
-    mpPolicyConfigInit(&cfg);
-    while (kwargs && PyDict_Next(kwargs, &pos, &key, &value)) {
-        const char *name = PyUnicode_AsUTF8(key);
+    mpPolicyConfigInit(cfg);
+    while (dict && PyDict_Next(dict, &pos, &key, &value)) {
+        const char *name = PyUnicode_Check(key) ? PyUnicode_AsUTF8(key) : NULL;
         const char *str;
         PyObject *s;
 
-        if (!name)
+        if (!name) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(mpPyError, "[policy] keys must be strings");
             return -1;
+        }
         if (!(s = mpPyPolicyConfigString(name, value)))
             return -1;
         if (!(str = PyUnicode_AsUTF8(s))) {
             Py_DECREF(s);
             return -1;
         }
-        if (mpPolicyConfigSet(&cfg, name, str) < 0) {
+        if (mpPolicyConfigSet(cfg, name, str) < 0) {
             Py_DECREF(s);
             PyErr_SetString(mpPyError, mpGetLastErrorMessage());
             return -1;
         }
         Py_DECREF(s);
     }
+    if (mpPolicyConfigValidate(cfg) < 0) {
+        PyErr_SetString(mpPyError, mpGetLastErrorMessage());
+        return -1;
+    }
+    return 0;
+}
+
+static int
+mpPyPolicyInit(mpPyPolicy *self, PyObject *args, PyObject *kwargs)
+{
+    mpPolicyConfig cfg;
+    mpPolicy *policy;
+
+    if (PyTuple_GET_SIZE(args) != 0) {
+        PyErr_SetString(PyExc_TypeError, "Policy() takes keyword arguments only");
+        return -1;
+    }
+    if (mpPyPolicyConfigFromDict(kwargs, &cfg) < 0)
+        return -1;
     if (!(policy = mpPolicyNew(&cfg))) {
         PyErr_SetString(mpPyError, mpGetLastErrorMessage());
         return -1;
@@ -393,9 +409,7 @@ mpPyDirtyULL(const char *what, PyObject *value, unsigned long long *out)
     return -1;
 }
 
-/* Fills *m from {"windows": [(window_ms, rate_mibs), ...], "memory_bytes": n,
- * "age_ms": n}; age_ms may be left out (0). -1 with an exception. */
-static int
+int
 mpPyDirtyFromDict(PyObject *dict, mpDirtyMeasurement *m)
 {
     PyObject *key, *value, *seq = NULL;
@@ -405,7 +419,7 @@ mpPyDirtyFromDict(PyObject *dict, mpDirtyMeasurement *m)
 
     memset(m, 0, sizeof(*m));
     if (!PyDict_Check(dict)) {
-        PyErr_SetString(PyExc_TypeError, "set_dirty() takes a dict");
+        PyErr_SetString(PyExc_TypeError, "a dirty measurement is a dict");
         return -1;
     }
     while (PyDict_Next(dict, &pos, &key, &value)) {

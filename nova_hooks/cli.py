@@ -9,7 +9,7 @@ import sys
 
 import _migpilot
 
-SUBCOMMANDS = ('logs', 'decode', 'listen', 'watch', 'check')
+SUBCOMMANDS = ('logs', 'decode', 'listen', 'watch', 'check', 'predict')
 
 
 class _Parser(argparse.ArgumentParser):

@@ -26,10 +26,14 @@ EXIT_ERROR = 255
 
 DRIVER_MODE = 'migpilot.driver.LibvirtDriver'
 STOCK_DRIVERS = ('libvirt.LibvirtDriver', 'libvirt.driver.LibvirtDriver')
-METERS = ('compute.instance.live_migration.time',
-          'compute.instance.live_migration.downtime',
-          'compute.instance.live_migration.bytes')
 METRICS_EVENT = 'compute.live_migration.metrics'
+DIRTY_RATE_EVENT = 'compute.live_migration.dirty_rate'
+# the meters migpilot's file defines, with the event each comes from
+METERS = (('compute.instance.live_migration.time', METRICS_EVENT),
+          ('compute.instance.live_migration.downtime', METRICS_EVENT),
+          ('compute.instance.live_migration.bytes', METRICS_EVENT),
+          ('compute.instance.memory.dirty_rate', DIRTY_RATE_EVENT),
+          ('compute.instance.memory.working_set', DIRTY_RATE_EVENT))
 # versions with VIR_MIGRATE_POSTCOPY / QEMU's postcopy-ram, and with post-copy recovery
 # (VIR_MIGRATE_POSTCOPY_RESUME, QEMU 3.0's postcopy-recover)
 MIN_LIBVIRT_POSTCOPY = (1, 3, 3)
@@ -368,12 +372,12 @@ class Checker:
                 continue
             metrics = doc.get('metric') if isinstance(doc, dict) else None
             for meter in metrics if isinstance(metrics, list) else []:
-                if isinstance(meter, dict) and meter.get('name') in METERS:
+                if isinstance(meter, dict) and meter.get('name') in dict(METERS):
                     events = meter.get('event_type')
                     events = events if isinstance(events, list) else [events]
-                    if METRICS_EVENT in events:
+                    if dict(METERS)[meter['name']] in events:
                         found.setdefault(meter['name'], path)
-        missing = [m for m in METERS if m not in found]
+        missing = [m for m, _ in METERS if m not in found]
         if problems:
             self.add(FAILURE, 'Ceilometer meters', 'unreadable meter definitions: %s'
                      % '; '.join(problems))

@@ -1,6 +1,7 @@
 /*
  * mpmetrics.c: the payloads of migpilot's notifications
  */
+#include <math.h>
 #include <string.h>
 
 #include "mpmetrics.h"
@@ -135,6 +136,49 @@ mpSwitchPayload(const mpMigrationIdentity *id, const mpSwitch *sw)
     return obj;
 }
 
+/* (predicted - actual) / actual, null when either is unknown or actual is 0. */
+static json_t *
+mpMetricsRelError(long long predicted, int64_t actual)
+{
+    if (predicted < 0 || actual <= 0)
+        return json_null();
+    return json_real(((double)predicted - (double)actual) / (double)actual);
+}
+
+/* The forecast beside the outcome: what was predicted and how far off it was. */
+static json_t *
+mpMetricsForecastVsOutcome(const mpMigrationRecord *rec)
+{
+    const mpForecast *fc = &rec->forecast;
+    bool known = fc->verdict != MP_FORECAST_UNKNOWN;
+    bool done = rec->outcome == MP_OUTCOME_COMPLETED || rec->outcome == MP_OUTCOME_RECOVERED;
+    int64_t bytes = rec->bytesTransferred > INT64_MAX ? INT64_MAX :
+        (int64_t)rec->bytesTransferred;
+    json_t *obj = json_object();
+
+    json_object_set_new(obj, "status", json_string(mpForecastVerdictToString(fc->verdict)));
+    json_object_set_new(obj, "reason", json_string(fc->reason));
+    json_object_set_new(obj, "time_ms", mpMetricsInt(fc->time_ms));
+    json_object_set_new(obj, "bytes", mpMetricsInt(fc->bytes));
+    json_object_set_new(obj, "downtime_ms", mpMetricsInt(fc->expected_downtime_ms));
+    json_object_set_new(obj, "postcopy", known ?
+                        json_boolean(fc->verdict == MP_FORECAST_POSTCOPY) : json_null());
+    json_object_set_new(obj, "bandwidth_bps", mpMetricsUnsigned(fc->bandwidth_bps));
+    /* errors only against a migration that completed: a failed one has no outcome */
+    json_object_set_new(obj, "time_error", done ?
+                        mpMetricsRelError(fc->time_ms, rec->migrationTimeMs) : json_null());
+    json_object_set_new(obj, "bytes_error", done ?
+                        mpMetricsRelError(fc->bytes, bytes) : json_null());
+    json_object_set_new(obj, "downtime_error_ms",
+                        done && fc->expected_downtime_ms >= 0 && rec->downtimeMs >= 0 ?
+                        json_integer(fc->expected_downtime_ms - rec->downtimeMs) :
+                        json_null());
+    json_object_set_new(obj, "postcopy_correct", done && known ?
+                        json_boolean((fc->verdict == MP_FORECAST_POSTCOPY) == rec->postcopy) :
+                        json_null());
+    return obj;
+}
+
 json_t *
 mpMetricsPayload(const mpMigrationRecord *rec)
 {
@@ -161,5 +205,53 @@ mpMetricsPayload(const mpMigrationRecord *rec)
     json_object_set_new(obj, "started_at_ms", mpMetricsInt(rec->startedAtMs));
     json_object_set_new(obj, "finished_at_ms", mpMetricsInt(rec->finishedAtMs));
     json_object_set_new(obj, "error", mpMetricsString(rec->error));
+    json_object_set_new(obj, "forecast", rec->haveForecast ?
+                        mpMetricsForecastVsOutcome(rec) : json_null());
+    return obj;
+}
+
+json_t *
+mpForecastPayload(const mpMigrationIdentity *id, const mpForecast *fc)
+{
+    json_t *obj = mpMetricsIdentity(id);
+    json_t *f = mpForecastToJSON(fc);
+
+    json_object_update(obj, f);
+    json_decref(f);
+    return obj;
+}
+
+json_t *
+mpDirtyRatePayload(const mpMigrationIdentity *id, const char *name,
+                   const mpDirtyMeasurement *m, int64_t measuredAtMs)
+{
+    json_t *obj = mpMetricsIdentity(id);
+    json_t *windows = json_array();
+    mpPolicyDirtyGuest g;
+    mpPolicyDirtyStatus st;
+    char why[160];
+    size_t i;
+
+    /* judged as it is measured: fresh, whatever dirty_max_age_ms says */
+    st = mpPolicyDirtyDerive(m, 0, 0, &g, why, sizeof(why));
+    json_object_set_new(obj, "name", mpMetricsString(name));
+    json_object_set_new(obj, "status", json_string(st == MP_POLICY_DIRTY_USED ? "measured" :
+                                                   why));
+    json_object_set_new(obj, "wss_bytes", st == MP_POLICY_DIRTY_USED ?
+                        mpMetricsInt((int64_t)llround(g.wss)) : json_null());
+    json_object_set_new(obj, "dirty_rate_bps", st == MP_POLICY_DIRTY_USED ?
+                        mpMetricsInt((int64_t)llround(g.rate)) : json_null());
+    json_object_set_new(obj, "rate_is_lower_bound",
+                        json_boolean(st == MP_POLICY_DIRTY_USED && g.rate_lower_bound));
+    json_object_set_new(obj, "memory_bytes", mpMetricsUnsigned(m->memory_bytes));
+    for (i = 0; i < m->nwindows && i < MP_DIRTY_MAX_WINDOWS; i++) {
+        json_t *w = json_object();
+
+        json_object_set_new(w, "window_ms", mpMetricsUnsigned(m->windows[i].window_ms));
+        json_object_set_new(w, "rate_mibs", mpMetricsUnsigned(m->windows[i].rate_mibs));
+        json_array_append_new(windows, w);
+    }
+    json_object_set_new(obj, "windows", windows);
+    json_object_set_new(obj, "measured_at_ms", mpMetricsInt(measuredAtMs));
     return obj;
 }

@@ -4,6 +4,10 @@
  *   compute.live_migration.progress   during a migration
  *   compute.live_migration.switch     when it is switched (or would be) to post-copy
  *   compute.live_migration.metrics    once, when it has finished, whatever the outcome
+ *   compute.live_migration.forecast   when it starts and the guest's dirtying is measured:
+ *                                     what the forecast (mpforecast.h) predicts
+ *   compute.live_migration.dirty_rate each dirty-rate measurement of a guest of the host
+ *                                     (migration or not): its working set and write rate
  */
 #pragma once
 
@@ -12,9 +16,14 @@
 
 #include <jansson.h>
 
+#include "mpdirty.h"
+#include "mpforecast.h"
+
 #define MP_EVENT_PROGRESS "compute.live_migration.progress"
 #define MP_EVENT_SWITCH "compute.live_migration.switch"
 #define MP_EVENT_METRICS "compute.live_migration.metrics"
+#define MP_EVENT_FORECAST "compute.live_migration.forecast"
+#define MP_EVENT_DIRTY_RATE "compute.live_migration.dirty_rate"
 
 typedef enum {
     MP_OUTCOME_UNKNOWN = 0,
@@ -64,6 +73,8 @@ struct _mpMigrationRecord {
     char switchReason[64];          /* the policy rule, "" when not switched */
     mpDecidedBy decidedBy;
     char error[256];                /* libvirt's error message of a failed job, or "" */
+    bool haveForecast;              /* forecast holds what was predicted at the start */
+    mpForecast forecast;
 };
 
 typedef struct _mpProgress mpProgress;
@@ -99,6 +110,13 @@ const char *mpDecidedByName(mpDecidedBy by);
 json_t *mpProgressPayload(const mpMigrationIdentity *id, const mpProgress *progress);
 json_t *mpSwitchPayload(const mpMigrationIdentity *id, const mpSwitch *sw);
 json_t *mpMetricsPayload(const mpMigrationRecord *rec);
+/* The forecast of a starting migration: the identity and mpForecastToJSON's keys. */
+json_t *mpForecastPayload(const mpMigrationIdentity *id, const mpForecast *fc);
+/* A dirty-rate measurement of a guest (id: instance_id and what nova told; name its
+ * libvirt name), measuredAtMs epoch ms, with W and r as the policy derives them (null
+ * with the reason in "status" when the windows are inconsistent). */
+json_t *mpDirtyRatePayload(const mpMigrationIdentity *id, const char *name,
+                           const mpDirtyMeasurement *m, int64_t measuredAtMs);
 
 /* Copies src into a fixed field, truncating; NULL leaves it empty. */
 void mpMetricsSetField(char *dst, size_t dstlen, const char *src);

@@ -699,15 +699,6 @@ mpPolicySetDirty(mpPolicy *policy, const mpDirtyMeasurement *m)
     return 0;
 }
 
-/* The guest as a measurement describes it. */
-typedef struct {
-    double wss;                 /* W, bytes */
-    double rate;                /* r, bytes/s */
-    bool rate_lower_bound;      /* the shortest window is saturated too: r >= rate */
-    double short_ms;            /* the shortest window */
-    double age_ms;
-} mpPolicyDirtyGuest;
-
 /* Standard error (bytes) of the pages a window of a guest of ram bytes found dirty. */
 static double
 mpPolicyDirtySigma(double pages, double ram)
@@ -726,31 +717,31 @@ mpPolicyDirtySigma(double pages, double ram)
     return sqrt(x * (1 - share) + 1) * ram / n;
 }
 
-/*
- * Judges the measurement at elapsed time now_ms: MP_POLICY_DIRTY_USED and *g, or another
- * status with the reason in why.
- */
-static mpPolicyDirtyStatus
-mpPolicyDirtyJudge(const mpPolicy *policy, unsigned long long now_ms, mpPolicyDirtyGuest *g,
-                   char *why, size_t whylen)
+mpPolicyDirtyStatus
+mpPolicyDirtyDerive(const mpDirtyMeasurement *m, double age_ms,
+                    unsigned long long max_age_ms, mpPolicyDirtyGuest *g,
+                    char *why, size_t whylen)
 {
-    const mpDirtyMeasurement *m = &policy->dirty;
     double pages[MP_DIRTY_MAX_WINDOWS], sigma[MP_DIRTY_MAX_WINDOWS], secs[MP_DIRTY_MAX_WINDOWS];
     double ram, q = MP_POLICY_DIRTY_QUANTUM, k = MP_POLICY_DIRTY_SIGMAS, slack;
     size_t i, last;
 
     why[0] = '\0';
     memset(g, 0, sizeof(*g));
-    if (!policy->have_dirty) {
+    if (!m || m->nwindows == 0) {
         snprintf(why, whylen, "missing");
         return MP_POLICY_DIRTY_MISSING;
     }
-    g->age_ms = (double)m->age_ms +
-        (now_ms > policy->dirty_fed_ms ? (double)(now_ms - policy->dirty_fed_ms) : 0);
-    if (g->age_ms > (double)policy->cfg.dirty_max_age_ms) {
+    g->age_ms = age_ms;
+    if (g->age_ms > (double)max_age_ms) {
         snprintf(why, whylen, "stale: %.1f s old, dirty_max_age_ms %llu", g->age_ms / 1000.0,
-                 policy->cfg.dirty_max_age_ms);
+                 max_age_ms);
         return MP_POLICY_DIRTY_STALE;
+    }
+    if (m->nwindows > MP_DIRTY_MAX_WINDOWS) {
+        snprintf(why, whylen, "inconsistent: %zu windows, at most %d", m->nwindows,
+                 MP_DIRTY_MAX_WINDOWS);
+        return MP_POLICY_DIRTY_INCONSISTENT;
     }
     if (m->nwindows < 2) {
         snprintf(why, whylen, "inconsistent: one window, rate and working set need two");
@@ -808,15 +799,27 @@ mpPolicyDirtyJudge(const mpPolicy *policy, unsigned long long now_ms, mpPolicyDi
 }
 
 /*
- * The passes from pass k on, R bytes at its start: pass j lasts R_j / bw and the next
- * resends min(W, r x R_j / bw). Fills *next (what pass k+1 resends), *npasses (passes
- * until what is left fits in thr, -1 if never), *finish (elapsed ms, -1 if never) and
- * *ratio (shrink of the last predicted pass).
+ * Judges the fed measurement at elapsed time now_ms: MP_POLICY_DIRTY_USED and *g, or
+ * another status with the reason in why.
  */
-static mpPolicyPrediction
+static mpPolicyDirtyStatus
+mpPolicyDirtyJudge(const mpPolicy *policy, unsigned long long now_ms, mpPolicyDirtyGuest *g,
+                   char *why, size_t whylen)
+{
+    double age;
+
+    if (!policy->have_dirty)
+        return mpPolicyDirtyDerive(NULL, 0, 0, g, why, whylen);
+    age = (double)policy->dirty.age_ms +
+        (now_ms > policy->dirty_fed_ms ? (double)(now_ms - policy->dirty_fed_ms) : 0);
+    return mpPolicyDirtyDerive(&policy->dirty, age, policy->cfg.dirty_max_age_ms, g,
+                               why, whylen);
+}
+
+mpPolicyPrediction
 mpPolicyDirtyPredict(double wss, double rate, double R, double bw, double thr,
                      double rho_max, double now, double *next, double *npasses,
-                     double *finish, double *ratio)
+                     double *finish, double *ratio, double *last)
 {
     double rem = R, t = now;
     unsigned int n;
@@ -825,6 +828,8 @@ mpPolicyDirtyPredict(double wss, double rate, double R, double bw, double thr,
     *npasses = -1;
     *finish = -1;
     *ratio = -1;
+    if (last)
+        *last = -1;
     for (n = 1; n <= MP_POLICY_DIRTY_MAX_PASSES; n++) {
         double dur = rem / bw;
         double nx = rate * dur;
@@ -838,6 +843,8 @@ mpPolicyDirtyPredict(double wss, double rate, double R, double bw, double thr,
         if (nx <= thr) {
             *npasses = n;
             *finish = t + nx / bw * 1000.0;
+            if (last)
+                *last = nx;
             return MP_POLICY_PREDICTION_CONVERGING;
         }
         if (nx >= rho_max * rem)
@@ -912,7 +919,7 @@ mpPolicyDirtyEvaluate(const mpPolicy *policy, const mpPolicySample *s, unsigned 
     cost = R / bw * 1000.0;
 
     pred = mpPolicyDirtyPredict(g.wss, g.rate, R, bw, thr, cfg->rho_max, now, &next,
-                                &npasses, &finish, &ratio);
+                                &npasses, &finish, &ratio, NULL);
     if (pred == MP_POLICY_PREDICTION_CONVERGING && g.rate_lower_bound && g.wss > thr) {
         /* Converging at the floor of the rate, not if every pass resent W. */
         d->dirty_status = MP_POLICY_DIRTY_INCONCLUSIVE;
@@ -1023,7 +1030,8 @@ mpPolicyDirtyRefine(const mpPolicy *policy, const mpPolicySample *s, unsigned in
     rate = R / tprev > g.rate ? R / tprev : g.rate;
     wss = R > g.wss ? R : g.wss;
     if (mpPolicyDirtyPredict(wss, rate, R, bw, thr, policy->cfg.rho_max,
-                             (double)s->elapsed_ms, &next, &npasses, &finish, &ratio) !=
+                             (double)s->elapsed_ms, &next, &npasses, &finish, &ratio,
+                             NULL) !=
         MP_POLICY_PREDICTION_NOT_CONVERGING)
         return;
     d->dirty_status = MP_POLICY_DIRTY_USED;

@@ -239,3 +239,37 @@ int mpPolicySetDirty(mpPolicy *policy, const mpDirtyMeasurement *measurement);
  * duplicate events are ignored. Returns 0 and fills *decision. */
 int mpPolicyFeedIteration(mpPolicy *policy, unsigned int pass,
                           unsigned long long elapsed_ms, mpPolicyDecision *decision);
+
+/* ---- the measured guest, shared with the forecast (mpforecast.h) ---- */
+
+/* The guest as a measurement describes it. */
+typedef struct _mpPolicyDirtyGuest {
+    double wss;                 /* W, bytes */
+    double rate;                /* r, bytes/s */
+    bool rate_lower_bound;      /* the shortest window is saturated too: r >= rate */
+    double short_ms;            /* the shortest window */
+    double age_ms;
+} mpPolicyDirtyGuest;
+
+/*
+ * Derives W and r from measurement m (NULL or no windows: missing), age_ms old, as the
+ * policy does at a decision: MP_POLICY_DIRTY_USED and *g, or MISSING, STALE (older than
+ * max_age_ms) or INCONSISTENT with the reason in why. Pure.
+ */
+mpPolicyDirtyStatus mpPolicyDirtyDerive(const mpDirtyMeasurement *m, double age_ms,
+                                        unsigned long long max_age_ms,
+                                        mpPolicyDirtyGuest *g, char *why, size_t whylen);
+
+/*
+ * The policy's prediction of the passes from a pass with R bytes at its start, at elapsed
+ * time now (ms): pass j lasts R_j / bw and the next resends min(W, r x R_j / bw); pre-copy
+ * converges at the first resend within thr, and does not once a pass shrinks by less than
+ * rho_max. Fills *next (what the next pass resends), *npasses (passes until what is left
+ * fits in thr, -1 if never), *finish (elapsed ms, -1 if never), *ratio (shrink of the last
+ * predicted pass) and, if last is not NULL, *last (what the final stop-and-copy sends, -1
+ * if never). Pure.
+ */
+mpPolicyPrediction mpPolicyDirtyPredict(double wss, double rate, double R, double bw,
+                                        double thr, double rho_max, double now,
+                                        double *next, double *npasses, double *finish,
+                                        double *ratio, double *last);

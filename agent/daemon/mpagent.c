@@ -343,7 +343,7 @@ mpAgentEmit(mpAgent *agent, const char *uuid, const char *eventType, json_t *pay
         MP_INFO(uuid, "published %s %s", eventType, messageId);
     } else if (mpAmqpIsConnected(agent->amqp)) {
         if (mpAmqpPublish(agent->amqp, agent->cfg->publishTopic, body) < 0)
-            MP_DEBUG(uuid, "progress not published: %s", mpGetLastErrorMessage());
+            MP_DEBUG(uuid, "%s not published: %s", eventType, mpGetLastErrorMessage());
     }
 
  cleanup:
@@ -379,6 +379,39 @@ mpAgentOnSwitch(const char *uuid, int64_t startedAtMs, const mpSwitch *sw, void 
     payload = mpSwitchPayload(&id, sw);
     snprintf(idName, sizeof(idName), "%s/%lld/switch", uuid, (long long)startedAtMs);
     mpAgentEmit(agent, uuid, MP_EVENT_SWITCH, payload, idName, true);
+    json_decref(payload);
+}
+
+/* A record, spooled like the switch: operators compare it with the outcome. */
+static void
+mpAgentOnForecast(const char *uuid, int64_t startedAtMs, const mpForecast *fc, void *opaque)
+{
+    mpAgent *agent = opaque;
+    mpMigrationIdentity id;
+    char idName[128];
+    json_t *payload;
+
+    mpAgentFillIdentity(agent, &id, uuid);
+    payload = mpForecastPayload(&id, fc);
+    snprintf(idName, sizeof(idName), "%s/%lld/forecast", uuid, (long long)startedAtMs);
+    mpAgentEmit(agent, uuid, MP_EVENT_FORECAST, payload, idName, true);
+    json_decref(payload);
+}
+
+/* A gauge sample (Ceilometer): best effort like progress, the next measurement follows. */
+static void
+mpAgentOnDirtyRate(const char *uuid, const char *name, const mpDirtyMeasurement *m,
+                   int64_t measuredAtMs, void *opaque)
+{
+    mpAgent *agent = opaque;
+    mpMigrationIdentity id;
+    char idName[128];
+    json_t *payload;
+
+    mpAgentFillIdentity(agent, &id, uuid);
+    payload = mpDirtyRatePayload(&id, name, m, measuredAtMs);
+    snprintf(idName, sizeof(idName), "%s/dirty_rate/%lld", uuid, (long long)measuredAtMs);
+    mpAgentEmit(agent, uuid, MP_EVENT_DIRTY_RATE, payload, idName, false);
     json_decref(payload);
 }
 
@@ -630,8 +663,14 @@ mpAgentNew(mpConfig *cfg, const char *configPath)
 {
     mpAgent *agent = mpAlloc0(sizeof(*agent));
     mpAgent *ret = NULL;
-    mpMonitorCallbacks cb = { mpAgentOnProgress, mpAgentOnSwitch, mpAgentOnFinished,
-                              mpAgentDestination };
+    mpMonitorCallbacks cb = {
+        .progress = mpAgentOnProgress,
+        .switched = mpAgentOnSwitch,
+        .forecast = mpAgentOnForecast,
+        .dirtyRate = mpAgentOnDirtyRate,
+        .finished = mpAgentOnFinished,
+        .destination = mpAgentDestination,
+    };
     sigset_t mask;
 
     agent->cfg = cfg;

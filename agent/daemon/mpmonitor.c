@@ -82,6 +82,10 @@ struct _mpMigration {
     char resumeError[256];          /* why the last attempt failed */
     char destUri[512];              /* where the last attempt went */
     bool warnedNoDestination;
+    /* the forecast made when it started (mpMonitorForecast) */
+    bool forecastTried;             /* made, or said why not: once per migration */
+    bool haveForecast;
+    mpForecast forecast;
 };
 
 /* The latest dirty-rate measurement of a domain of this host. */
@@ -118,6 +122,7 @@ struct _mpMonitor {
     mpDirtyEntry **dirtyEntries;
     size_t ndirtyEntries;
     size_t adirtyEntries;
+    unsigned long long lastLinkBps; /* mean rate of the last completed migration, 0: none */
 };
 
 static int64_t
@@ -386,6 +391,14 @@ mpMonitorFinishFull(mpMonitor *mon, mpMigration *mig, mpOutcome outcome,
         mpMonitorNoteResumed(mig, "completed");
     rec.postcopy = mig->inPostcopy;
     rec.postcopySwitchMs = mig->inPostcopy ? mig->switchElapsedMs : -1;
+    if (mig->haveForecast) {
+        rec.haveForecast = true;
+        rec.forecast = mig->forecast;
+    }
+    /* the link rate of the next forecasts, when their migration sets no max speed */
+    if (outcome == MP_OUTCOME_COMPLETED && rec.migrationTimeMs > 0 && rec.bytesTransferred)
+        mon->lastLinkBps = (unsigned long long)((double)rec.bytesTransferred * 1000.0 /
+                                                (double)rec.migrationTimeMs);
     rec.decidedBy = mig->inPostcopy ? mig->decidedBy : MP_DECIDED_NONE;
     if (mig->inPostcopy)
         MP_SET_FIELD(rec.switchReason, mig->switchReason);
@@ -908,9 +921,67 @@ mpMonitorDirtyText(const mpDirtyMeasurement *m, char *text, size_t size)
                  m->windows[m->nwindows - 1].window_ms / 1000, m->memory_bytes >> 20);
 }
 
+/* libvirt's max speed when none is set (QEMU_DOMAIN_MIG_BANDWIDTH_MAX, MiB/s) */
+#define MP_MONITOR_SPEED_UNLIMITED_MIBS (INT64_MAX / (1024 * 1024))
+
+/*
+ * The forecast of mig from measurement m (its age as it stands), once per migration and
+ * only during pass 1: at the link rate its migration is capped to, else the mean rate of
+ * the last migration completed on this host; with the max downtime in force.
+ */
+static void
+mpMonitorForecast(mpMonitor *mon, mpMigration *mig, const mpDirtyMeasurement *m)
+{
+    unsigned long speedMiBs = 0;
+    unsigned long long bps = 0, downtime, ram, resident = 0;
+    const char *from = NULL;
+
+    if (mig->forecastTried || mig->pass > 1 || !mon->cb.forecast)
+        return;
+    mig->forecastTried = true;
+    if (mig->dom && virDomainMigrateGetMaxSpeed(mig->dom, &speedMiBs, 0) == 0 &&
+        speedMiBs > 0 && speedMiBs < MP_MONITOR_SPEED_UNLIMITED_MIBS) {
+        bps = (unsigned long long)speedMiBs * 1024 * 1024;
+        from = "its max speed";
+    } else if (mon->lastLinkBps) {
+        bps = mon->lastLinkBps;
+        from = "the last migration's rate";
+    }
+    if (!bps) {
+        MP_INFO(mig->uuid, "no forecast of %s: no link rate (no max speed set, no "
+                "migration completed on this host yet)", mig->name);
+        return;
+    }
+    downtime = mig->maxDowntimeMs ? mig->maxDowntimeMs : mon->policy->downtime_ms;
+    ram = mig->last.memory_total ? mig->last.memory_total : m->memory_bytes;
+    if (mig->dom) {
+        /* QEMU's resident set: the pages the guest never touched are zero, which pass 1
+         * sends as a few bytes each */
+        virDomainMemoryStatStruct stats[VIR_DOMAIN_MEMORY_STAT_NR];
+        int n = virDomainMemoryStats(mig->dom, stats, VIR_DOMAIN_MEMORY_STAT_NR, 0);
+        int i;
+
+        for (i = 0; i < n; i++)
+            if (stats[i].tag == VIR_DOMAIN_MEMORY_STAT_RSS)
+                resident = stats[i].val * 1024;
+    }
+    if (mpForecastCompute(m, ram, resident, bps, downtime, mon->policy,
+                          &mig->forecast) < 0) {
+        MP_WARN(mig->uuid, "no forecast of %s: %s", mig->name, mpGetLastErrorMessage());
+        return;
+    }
+    mig->haveForecast = true;
+    MP_INFO(mig->uuid, "forecast of %s at %.1f MiB/s (%s), %llu ms downtime, pass 1 %.1f "
+            "MiB: %s", mig->name, (double)bps / (1024.0 * 1024.0), from, downtime,
+            (double)mig->forecast.first_pass_bytes / (1024.0 * 1024.0),
+            mig->forecast.explanation);
+    mon->cb.forecast(mig->uuid, mig->startedAtMs, &mig->forecast, mon->opaque);
+}
+
 /*
  * A measurement of uuid (new, or the latest one at migration start, ageMs old): the
- * policy of its migration, if one is watched, takes it as its dirty-rate input.
+ * policy of its migration, if one is watched, takes it as its dirty-rate input, and the
+ * migration gets its forecast.
  */
 static void
 mpMonitorDirtyMeasured(mpMonitor *mon, const char *uuid, const mpDirtyMeasurement *m,
@@ -930,6 +1001,7 @@ mpMonitorDirtyMeasured(mpMonitor *mon, const char *uuid, const mpDirtyMeasuremen
     }
     MP_DEBUG(uuid, "dirty-rate measurement of %s (%llu ms old) given to the policy "
              "(pass %u)", mig->name, fed.age_ms, mig->pass);
+    mpMonitorForecast(mon, mig, &fed);
 }
 
 static void
@@ -957,6 +1029,8 @@ mpMonitorDirtyResult(const char *uuid, const char *name, mpDirtyRateStatus statu
     e->measuredMono = mpNowMono();
     mpMonitorDirtyText(m, text, sizeof(text));
     MP_INFO(uuid, "dirty rate of %s: %s", name, text);
+    if (mon->cb.dirtyRate)
+        mon->cb.dirtyRate(uuid, name, m, mpNowWall(), mon->opaque);
     mpMonitorDirtyMeasured(mon, uuid, m, 0);
 }
 
@@ -1100,6 +1174,8 @@ mpMonitorConsider(mpMonitor *mon, virDomainPtr dom)
     mig->postcopyPermitted = true;
     mig->switchElapsedMs = -1;
     mig->passStartedMono = mpNowMono();
+    /* picked up past pass 1 (an agent restart): too late to forecast it */
+    mig->forecastTried = (s.has & MP_POLICY_HAS_PASS) && s.pass > 1;
     if (virDomainMigrateGetMaxDowntime(dom, &mig->maxDowntimeMs, 0) < 0)
         mig->maxDowntimeMs = 0;
     /* picked up after a restart: it may be in post-copy already, or paused in it */

@@ -12,6 +12,7 @@
 
 #include "mpconfig.h"
 #include "mpdirty.h"
+#include "mpforecast.h"
 #include "mpmetrics.h"
 #include "mppolicy.h"
 
@@ -25,6 +26,14 @@ struct _mpMonitorCallbacks {
     /* A switch was decided (acted on or only reported), or someone else switched. */
     void (*switched)(const char *uuid, int64_t startedAtMs, const mpSwitch *sw,
                      void *opaque);
+    /* Once per migration, before its first pass ends, when a dirty-rate measurement of
+     * the guest and a link rate are known: the forecast (mpforecast.h). May be NULL. */
+    void (*forecast)(const char *uuid, int64_t startedAtMs, const mpForecast *fc,
+                     void *opaque);
+    /* Each dirty-rate measurement of a guest of this host, migrating or not, taken at
+     * measuredAtMs (epoch ms). May be NULL. */
+    void (*dirtyRate)(const char *uuid, const char *name, const mpDirtyMeasurement *m,
+                      int64_t measuredAtMs, void *opaque);
     /* Once per migration, when it has finished; rec->id has only the instance filled. */
     void (*finished)(mpMigrationRecord *rec, void *opaque);
     /* The destination's nova host name of this instance's migration, from nova's

@@ -1,6 +1,7 @@
 """`migpilot check` on real nova.conf files (good and bad), a real libvirtd (the lab's) and a
 real RabbitMQ (the lab's), plus the operator files it looks for, loaded by Debian's
 Ceilometer code, and `make install` putting them in place."""
+import argparse
 import copy
 import os
 import re
@@ -10,14 +11,18 @@ import sys
 import textwrap
 
 import pytest
+import yaml
 
 from nova_hooks import cli
+from nova_hooks import cmd_check
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
 METERS = ('compute.instance.live_migration.time', 'compute.instance.live_migration.downtime',
           'compute.instance.live_migration.bytes')
 # optional (libvirt's downtime_net): not one `migpilot check` requires
 DOWNTIME_NET = 'compute.instance.live_migration.downtime_net'
+# from compute.live_migration.dirty_rate
+DIRTY_METERS = ('compute.instance.memory.dirty_rate', 'compute.instance.memory.working_set')
 LINE = re.compile(r'^(Success|Warning|Failure)  (.+?)  +(.*)$')
 
 
@@ -105,6 +110,41 @@ def test_good_driver_mode(capsys, host, lab, rabbit):
     assert re.search(r'libvirt \d+\.\d+\.\d+, QEMU \d+\.\d+\.\d+', r['libvirt and QEMU versions'][1])
     assert 'reachable' in r['bus'][1]
     assert 'migpilot.yaml' in r['Ceilometer meters'][1]
+    assert r['Ceilometer meters'][1].startswith('the 5 meters are defined in ')
+
+
+def _ceilometer_check(tmp_path, meters_yaml):
+    args = argparse.Namespace(nova_conf=write(str(tmp_path / 'nova.conf'), '[DEFAULT]\n'),
+                              migpilot_conf=str(tmp_path / 'none.conf'),
+                              qemu_conf=None, ceilometer_dir=str(tmp_path / 'ceilometer'),
+                              userfaultfd_sysctl=None, libvirt_uri=None,
+                              nova_package_dir=None)
+    if meters_yaml is not None:
+        write(str(tmp_path / 'ceilometer' / 'meters.d' / 'migpilot.yaml'), meters_yaml)
+    checker = cmd_check.Checker(args)
+    checker.check_ceilometer()
+    assert len(checker.results) == 1
+    return checker.results[0]
+
+
+def test_check_wants_the_dirty_rate_meters(tmp_path):
+    with open(os.path.join(REPO, 'etc', 'ceilometer', 'meters.d', 'migpilot.yaml')) as f:
+        ours = f.read()
+    status, _, detail = _ceilometer_check(tmp_path, ours)
+    assert status == 'Success' and detail.startswith('the 5 meters are defined in ')
+    # the file of an earlier release: the migration meters only
+    doc = yaml.safe_load(ours)
+    doc['metric'] = [m for m in doc['metric'] if m['name'] not in DIRTY_METERS]
+    status, _, detail = _ceilometer_check(tmp_path, yaml.safe_dump(doc))
+    assert status == 'Warning'
+    assert detail.startswith(', '.join(DIRTY_METERS) + ' not defined in ')
+    # a dirty-rate meter on the wrong event does not count
+    doc = yaml.safe_load(ours)
+    for m in doc['metric']:
+        if m['name'] == DIRTY_METERS[1]:
+            m['event_type'] = 'compute.live_migration.metrics'
+    status, _, detail = _ceilometer_check(tmp_path, yaml.safe_dump(doc))
+    assert status == 'Warning' and detail.startswith(DIRTY_METERS[1] + ' not defined')
 
 
 def test_good_agent_mode_with_sysctl(capsys, host, lab, rabbit):
@@ -338,6 +378,57 @@ def test_meter_definitions_load_in_ceilometer():
         assert s.resource_metadata['host'] == 'lab-b'
 
 
+DIRTY_RATE_MESSAGE = {
+    'ctxt': {}, 'publisher_id': 'migpilot.lab-a',
+    'event_type': 'compute.live_migration.dirty_rate',
+    'metadata': {'message_id': '9d0c3a52-3e0f-4d1e-9a55-0c2b8f2e6b11',
+                 'timestamp': '2026-11-22 11:05:00.000000'},
+    'payload': {'instance_id': '178b0921-8f85-4257-88b6-2e743b5a975c', 'project_id': 'p1',
+                'user_id': 'u1', 'request_id': None, 'source_host': 'lab-a',
+                'dest_host': None, 'name': 'instance-0000002a', 'status': 'measured',
+                'wss_bytes': 67108864, 'dirty_rate_bps': 67108864,
+                'rate_is_lower_bound': True, 'memory_bytes': 268435456,
+                'windows': [{'window_ms': 1000, 'rate_mibs': 64},
+                            {'window_ms': 4000, 'rate_mibs': 16}],
+                'measured_at_ms': 1795345500000},
+}
+
+
+def test_dirty_rate_meters_load_in_ceilometer():
+    """A dirty_rate notification gives exactly the two gauges per instance, and no stock
+    meter (its event type is outside compute.instance.*)."""
+    import ceilometer
+    from ceilometer.meter import notifications
+    stock = os.path.join(os.path.dirname(ceilometer.__file__), 'data', 'meters.d')
+    conf = _ceilometer_conf(os.path.join(REPO, 'etc', 'ceilometer', 'meters.d'))
+    conf.set_override('meter_definitions_dirs',
+                      [os.path.join(REPO, 'etc', 'ceilometer', 'meters.d'), stock],
+                      group='meter')
+    handler = notifications.ProcessMeterNotifications(conf, None)
+    by_name = {s.name: s for s in handler.build_sample(DIRTY_RATE_MESSAGE)}
+    assert sorted(by_name) == sorted(DIRTY_METERS)
+    p = DIRTY_RATE_MESSAGE['payload']
+    rate, wss = by_name[DIRTY_METERS[0]], by_name[DIRTY_METERS[1]]
+    assert (rate.volume, rate.unit) == (p['dirty_rate_bps'], 'Bps')
+    assert (wss.volume, wss.unit) == (p['wss_bytes'], 'B')
+    for s in (rate, wss):
+        assert s.type == 'gauge' and s.resource_id == p['instance_id']
+        assert s.project_id == 'p1' and s.user_id == 'u1'
+        assert s.resource_metadata['host'] == 'lab-a'
+        assert s.resource_metadata['rate_is_lower_bound'] is True
+    # inconsistent windows: no figures, no volume
+    bad = copy.deepcopy(DIRTY_RATE_MESSAGE)
+    bad['payload'].update(wss_bytes=None, dirty_rate_bps=None, status='inconsistent: x')
+    assert all(s.volume is None for s in handler.build_sample(bad))
+
+
+def test_gnocchi_resources_list_every_meter():
+    with open(os.path.join(REPO, 'etc', 'ceilometer', 'gnocchi_resources.migpilot.yaml')) as f:
+        listed = [line.strip().rstrip(':') for line in f
+                  if line.strip() and not line.lstrip().startswith('#')]
+    assert sorted(listed) == sorted(METERS + (DOWNTIME_NET,) + DIRTY_METERS)
+
+
 def test_event_definitions_load_in_ceilometer(tmp_path):
     import ceilometer
     from ceilometer.event import converter
@@ -361,6 +452,19 @@ def test_event_definitions_load_in_ceilometer(tmp_path):
     assert traits['host'] == 'lab-a' and traits['service'] == 'migpilot'
     assert traits['downtime_ms'] == 51 and traits['bytes_transferred'] == 883221986
     assert traits['mode'] == 'post-copy'
+    event = conv.to_event('info', dict(DIRTY_RATE_MESSAGE, priority='info'))
+    traits = {t.name: t.value for t in event.traits}
+    assert event.event_type == 'compute.live_migration.dirty_rate'
+    assert traits['wss_bytes'] == 67108864 and traits['dirty_rate_bps'] == 67108864
+    assert traits['resource_id'] == DIRTY_RATE_MESSAGE['payload']['instance_id']
+    forecast = dict(DIRTY_RATE_MESSAGE, event_type='compute.live_migration.forecast',
+                    priority='info',
+                    payload={'instance_id': 'i1', 'status': 'post-copy', 'postcopy': True,
+                             'time_ms': 6667, 'bytes': 335544320, 'downtime_ms': None,
+                             'switch_pass': 2, 'reason': 'working-set-exceeds-downtime'})
+    traits = {t.name: t.value for t in conv.to_event('info', forecast).traits}
+    assert traits['status'] == 'post-copy' and traits['time_ms'] == 6667
+    assert traits['switch_pass'] == 2 and traits['bytes'] == 335544320
 
 
 def test_nova_conf_snippet_is_what_check_wants(capsys, host, lab, rabbit, tmp_path):
