@@ -379,6 +379,10 @@ class MiniCloud:
                 'compute_driver': 'migpilot.driver.LibvirtDriver',
             },
             'api': {'auth_strategy': 'noauth2'},
+            # nova 2025.1 enforces scopes and the new policy defaults, which noauth2's
+            # project-scoped admin context does not meet (os-services:list is refused);
+            # Zed has the same options, off by default
+            'oslo_policy': {'enforce_scope': 'false', 'enforce_new_defaults': 'false'},
             'wsgi': {'api_paste_config': os.path.join(self.etc, 'nova', 'api-paste.ini')},
             'conductor': {'workers': '1'},
             'scheduler': {'workers': '1'},
@@ -446,6 +450,7 @@ def filter_factory(global_conf, **local_conf):
         _ini(os.path.join(self.etc, 'placement', 'placement.conf'), {
             'DEFAULT': {'debug': 'true'},
             'api': {'auth_strategy': 'noauth2'},
+            'oslo_policy': {'enforce_scope': 'false', 'enforce_new_defaults': 'false'},
             'placement_database': {
                 'connection': 'sqlite:///%s/placement.sqlite' % self.state,
                 'sqlite_synchronous': 'false'},
