@@ -458,6 +458,8 @@ def filter_factory(global_conf, **local_conf):
         for d in ('glance-images', 'glance-cache', 'glance-staging', 'neutron'):
             os.makedirs(os.path.join(self.state, d), exist_ok=True)
         _ini(os.path.join(self.etc, 'glance', 'glance-api.conf'), {
+            # 2025.1 enforces scopes and the new policy defaults (see nova.conf above)
+            'oslo_policy': {'enforce_scope': 'false', 'enforce_new_defaults': 'false'},
             'DEFAULT': {'debug': 'true', 'bind_host': '127.0.0.1',
                         'bind_port': self.ports['glance'], 'workers': '1',
                         'image_cache_dir': os.path.join(self.state, 'glance-cache'),
@@ -471,6 +473,8 @@ def filter_factory(global_conf, **local_conf):
             'oslo_concurrency': {'lock_path': lock},
         })
         _ini(os.path.join(self.etc, 'neutron', 'neutron.conf'), {
+            # 2025.1 enforces scopes and the new policy defaults (see nova.conf above)
+            'oslo_policy': {'enforce_scope': 'false', 'enforce_new_defaults': 'false'},
             'DEFAULT': {'debug': 'true', 'core_plugin': 'ml2', 'service_plugins': '',
                         'auth_strategy': 'noauth', 'bind_host': '127.0.0.1',
                         'bind_port': self.ports['neutron'], 'api_workers': '1',

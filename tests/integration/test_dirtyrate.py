@@ -71,10 +71,9 @@ def test_guest_measured_before_and_at_migration_start(lab, agent_factory, guest)
     # a longer window never finds fewer pages (2 x long_ >= short), within the sampling
     # error of 32 sampled pages (3 sigma, about 30 MiB here)
     assert 2 * long_ >= short - 30, found
-    if a.open().getVersion() < 10000000:
-        # QEMU 7.2: saturation, the same pages in twice the time (measured ratio 2.0-2.1).
-        # QEMU 10.0 read 40 and 34 MiB/s (one run): not established there, not asserted.
-        assert short >= 1.5 * long_, found
+    # Saturation (the same pages in twice the time) read 2.0-2.1 on an idle machine, but
+    # 1.5 under load and 40 vs 34 MiB/s on QEMU 10.0: how fast a TCG guest rewrites its set
+    # depends on the machine, so it is not asserted; the range above and this are.
 
     m = lab.migrate(a, b, name, bandwidth_mibs=48, postcopy=True, wait=False)
     agent.wait_log(r'watching outgoing migration of %s' % re.escape(name), timeout=30)
