@@ -856,12 +856,11 @@ mpPolicyDirtyPredict(double wss, double rate, double R, double bw, double thr,
 
 /*
  * The migration's own, exact evidence over the sampled rate: what pass 1 left to resend
- * (R, at pass 2's start) is what the guest dirtied while that pass ran. When R stays well
- * below the measured working set, the pass did not saturate it and the guest's rate is
- * R / the pass's duration, counted page by page rather than sampled (512 pages per GiB:
- * a 4 MiB/s writer of a 256 MiB lab guest read 14-26 MiB/s, and taken at its word would
- * switch a migration that converges). A pass that found about the whole working set only
- * bounds the rate from below, and the measured one stands.
+ * (R, at pass 2's start) is what the guest dirtied while that pass ran. Where that pass did
+ * not saturate the working set, the guest's rate is R / the pass's duration, counted page
+ * by page rather than sampled (512 pages per GiB: a 4 MiB/s writer of a 256 MiB lab guest
+ * read 14-26 MiB/s, and taken at its word would switch a migration that converges). A
+ * saturated set only bounds the rate from below, and the measured one stands.
  */
 static void
 mpPolicyDirtyRateFromPass(const mpPolicy *policy, unsigned int k, double R,
@@ -869,15 +868,23 @@ mpPolicyDirtyRateFromPass(const mpPolicy *policy, unsigned int k, double R,
 {
     const mpPolicyPassRec *prev = mpPolicyRecLookup(policy, k - 1);
     const mpPolicyPassRec *cur = mpPolicyRecLookup(policy, k);
-    double secs;
+    const mpDirtyWindow *last;
+    double secs, long_rate;
 
     /* pass 1 only: it sends all of RAM, so it lasts long next to the samples' 250 ms
      * spacing that dates a pass without an iteration event; later passes are short */
     if (k != 2 || !prev || !cur || !(cur->start_ms > prev->start_ms))
         return;
-    if (!(R < (1 - MP_POLICY_DIRTY_SAME) * g->wss))
-        return;
     secs = (cur->start_ms - prev->start_ms) / 1000.0;
+    last = &policy->dirty.windows[policy->dirty.nwindows - 1];
+    long_rate = g->wss / ((double)last->window_ms / 1000.0);
+    /* pass 1 found less than the working set (it did not saturate), or it dirtied at
+     * least at the long window's rate, the windows showing no saturation either: R counts
+     * the guest's rate. Otherwise the set saturated during pass 1 and R / its duration is
+     * only a floor. */
+    if (!(R < (1 - MP_POLICY_DIRTY_SAME) * g->wss) &&
+        (g->rate_lower_bound || !(R / secs >= (1 - MP_POLICY_DIRTY_SAME) * long_rate)))
+        return;
     g->rate = R / secs;
     g->rate_lower_bound = false;
 }

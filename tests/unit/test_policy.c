@@ -1061,7 +1061,9 @@ START_TEST(test_dirty_converging_never_switches)
     fprintf(stderr, "[measured converging] pass 2: %s\n", e->explanation);
     ck_assert_int_eq(e->dirty_status, MP_POLICY_DIRTY_USED);
     ck_assert_int_eq(e->prediction, MP_POLICY_PREDICTION_CONVERGING);
-    ck_assert_int_eq(e->dirty_write_bps, (long long)(10 * MIB));
+    /* the 10 MiB/s the guest writes, as pass 1 counted it (it did not saturate the set) */
+    ck_assert_int_ge(e->dirty_write_bps, (long long)(9.9 * MIB));
+    ck_assert_int_le(e->dirty_write_bps, (long long)(10.1 * MIB));
     /* 10 MiB/s in 1 s and in 4 s: the working set is at least what 4 s found */
     ck_assert_int_eq(e->dirty_wss_bytes, (long long)(40 * MIB));
     ck_assert_int_lt(e->predicted_remaining, e->remaining_start / 2);
