@@ -15,21 +15,7 @@
 static int
 mpPyForecastULL(const char *what, PyObject *value, unsigned long long *out)
 {
-    unsigned long long v;
-
-    if (PyBool_Check(value) || !PyLong_Check(value))
-        goto bad;
-    v = PyLong_AsUnsignedLongLong(value);
-    if (v == (unsigned long long)-1 && PyErr_Occurred()) {
-        PyErr_Clear();
-        goto bad;
-    }
-    *out = v;
-    return 0;
-
- bad:
-    PyErr_Format(mpPyError, "forecast: %s must be a non-negative integer", what);
-    return -1;
+    return mpPyNonNegativeULL("forecast", what, value, out);
 }
 
 static PyObject *

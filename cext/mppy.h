@@ -22,6 +22,11 @@ int mpPyDictSteal(PyObject *dict, const char *key, PyObject *value);
 /* The module's exception for bad input: migpilot.Error (a ValueError). */
 extern PyObject *mpPyError;
 
+/* A non-negative int argument into *out; 0, or -1 with "ctx: what must be a
+ * non-negative integer" set (policy.c). */
+int mpPyNonNegativeULL(const char *ctx, const char *what, PyObject *value,
+                       unsigned long long *out);
+
 /* policy.c, shared with forecast.c. */
 /* Fills *cfg from the defaults and {key: value} of [policy] (dict may be NULL), validated.
  * 0, or -1 with an exception. */

@@ -388,9 +388,10 @@ mpPyPolicyFeedIteration(mpPyPolicy *self, PyObject *args, PyObject *kwargs)
     return mpPyDecisionToDict(&d);
 }
 
-/* A non-negative integer of a measurement (ints only: QEMU reports whole numbers). */
-static int
-mpPyDirtyULL(const char *what, PyObject *value, unsigned long long *out)
+/* A non-negative integer argument (ints only, not bools); ctx and what name it in the
+ * error. Shared by the measurement and the forecast bindings. */
+int
+mpPyNonNegativeULL(const char *ctx, const char *what, PyObject *value, unsigned long long *out)
 {
     unsigned long long v;
 
@@ -405,8 +406,15 @@ mpPyDirtyULL(const char *what, PyObject *value, unsigned long long *out)
     return 0;
 
  bad:
-    PyErr_Format(mpPyError, "dirty measurement: %s must be a non-negative integer", what);
+    PyErr_Format(mpPyError, "%s: %s must be a non-negative integer", ctx, what);
     return -1;
+}
+
+/* A non-negative integer of a measurement (QEMU reports whole numbers). */
+static int
+mpPyDirtyULL(const char *what, PyObject *value, unsigned long long *out)
+{
+    return mpPyNonNegativeULL("dirty measurement", what, value, out);
 }
 
 int
