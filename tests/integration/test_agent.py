@@ -10,7 +10,6 @@ import libvirt
 import pytest
 
 from tests.integration import bus
-from tests.integration.agentproc import Agent
 from tests.lab import lab as lablib
 from tests.lab.events import POSTCOPY, EventRecorder
 
@@ -22,32 +21,6 @@ CONVERGING = dict(mem_mib=MEM_MIB, dirty_mib=64, dirty_rate=4)     # well under 
 # The agent polls job stats every 250 ms ([libvirt] poll_interval_ms, its maximum) but
 # switches on libvirt's MIGRATION_ITERATION event: within one poll period of pass 2.
 SWITCH_WITHIN_S = 0.25
-
-
-@pytest.fixture
-def collector(rabbit):
-    c = bus.Collector(rabbit.url).start()
-    yield c
-    c.stop()
-
-
-@pytest.fixture
-def agent_factory(lab, rabbit):
-    agents = []
-
-    def make(**kw):
-        a = Agent(lab.hosts[0].uri, rabbit.url, host=lab.hosts[0].name, **kw)
-        agents.append(a)
-        return a.start()
-
-    yield make
-    for a in agents:
-        rc = a.stop()
-        log = a.log()
-        a.cleanup()
-        # every agent must stop cleanly on SIGTERM, and never crash or leak on the way
-        assert rc == 0, 'agent exit status %s; log:\n%s' % (rc, log[-3000:])
-        assert 'ERROR: AddressSanitizer' not in log, log[-3000:]
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import uuid
 import libvirt
 import pytest
 
-from tests.integration.agentproc import Agent
 
 WSS_MIB = 64
 # Each page rewritten 4 times a second: saturates a 1 s window. Not flat out: page sampling
@@ -18,23 +17,6 @@ WSS_MIB = 64
 SATURATED = dict(mem_mib=256, dirty_mib=WSS_MIB, dirty_rate=4 * WSS_MIB)
 IDLE = dict(mem_mib=256, dirty_mib=16, dirty_rate=0)
 MEASURED = r'dirty rate of %s: (\d+) MiB/s over 1000 ms, (\d+) MiB/s over 2000 ms'
-
-
-@pytest.fixture
-def agent_factory(lab, rabbit):
-    agents = []
-
-    def make(**kw):
-        a = Agent(lab.hosts[0].uri, rabbit.url, host=lab.hosts[0].name, **kw)
-        agents.append(a)
-        return a.start()
-
-    yield make
-    for a in agents:
-        rc = a.stop()
-        log = a.log()
-        a.cleanup()
-        assert rc == 0, 'agent exit status %s; log:\n%s' % (rc, log[-3000:])
 
 
 @pytest.fixture

@@ -17,8 +17,6 @@ import uuid
 
 import pytest
 
-from tests.integration import bus
-from tests.integration.agentproc import Agent
 from tests.lab import trace
 
 # (RAM MiB, working set MiB, write rate MiB/s, cap MiB/s)
@@ -37,31 +35,6 @@ WINDOWS_S = ','.join(str(w) for w in trace.DIRTY_WINDOWS_S)
 # is only read when its windows end).
 INTERVAL_MS = 60000
 RULE = 'working-set-exceeds-downtime'
-
-
-@pytest.fixture
-def collector(rabbit):
-    c = bus.Collector(rabbit.url).start()
-    yield c
-    c.stop()
-
-
-@pytest.fixture
-def agent_factory(lab, rabbit):
-    agents = []
-
-    def make(**kw):
-        a = Agent(lab.hosts[0].uri, rabbit.url, host=lab.hosts[0].name, **kw)
-        agents.append(a)
-        return a.start()
-
-    yield make
-    for a in agents:
-        rc = a.stop()
-        log = a.log()
-        a.cleanup()
-        assert rc == 0, 'agent exit status %s; log:\n%s' % (rc, log[-3000:])
-        assert 'ERROR: AddressSanitizer' not in log, log[-3000:]
 
 
 @pytest.fixture
