@@ -397,6 +397,10 @@ struct _mpPolicy {
     mpDirtyMeasurement dirty;
     unsigned long long dirty_fed_ms;    /* elapsed time of the last sample before it */
     bool dirty_said;            /* the fallback to the per-pass rules was announced */
+
+    bool pass1_known;           /* pass 1's count: what it left to resend (pass 2's start) */
+    double pass1_left;          /* ... in bytes */
+    double pass1_secs;          /* ... and how long pass 1 ran */
 };
 
 mpPolicy *
@@ -863,19 +867,17 @@ mpPolicyDirtyPredict(double wss, double rate, double R, double bw, double thr,
  * saturated set only bounds the rate from below, and the measured one stands.
  */
 static void
-mpPolicyDirtyRateFromPass(const mpPolicy *policy, unsigned int k, double R,
-                          mpPolicyDirtyGuest *g)
+mpPolicyDirtyRateFromPass(const mpPolicy *policy, mpPolicyDirtyGuest *g)
 {
-    const mpPolicyPassRec *prev = mpPolicyRecLookup(policy, k - 1);
-    const mpPolicyPassRec *cur = mpPolicyRecLookup(policy, k);
     const mpDirtyWindow *last;
-    double secs, long_rate;
+    double R = policy->pass1_left, secs = policy->pass1_secs, long_rate;
 
     /* pass 1 only: it sends all of RAM, so it lasts long next to the samples' 250 ms
-     * spacing that dates a pass without an iteration event; later passes are short */
-    if (k != 2 || !prev || !cur || !(cur->start_ms > prev->start_ms))
+     * spacing that dates a pass without an iteration event; later passes are short.
+     * The count stands for every later pass too: a pass-3 decision from the sampled
+     * rate alone would undo what pass 1 showed. */
+    if (!policy->pass1_known)
         return;
-    secs = (cur->start_ms - prev->start_ms) / 1000.0;
     last = &policy->dirty.windows[policy->dirty.nwindows - 1];
     long_rate = g->wss / ((double)last->window_ms / 1000.0);
     /* pass 1 found less than the working set (it did not saturate), or it dirtied at
@@ -917,7 +919,7 @@ mpPolicyDirtyEvaluate(const mpPolicy *policy, const mpPolicySample *s, unsigned 
         d->dirty_write_bps = mpPolicyToLL(g.rate);
         return false;
     }
-    mpPolicyDirtyRateFromPass(policy, k, R, &g);
+    mpPolicyDirtyRateFromPass(policy, &g);
     d->dirty_wss_bytes = mpPolicyToLL(g.wss);
     d->dirty_write_bps = mpPolicyToLL(g.rate);
     if (R <= thr)
@@ -1217,6 +1219,15 @@ mpPolicyFeedSample(mpPolicy *policy, const mpPolicySample *s, mpPolicyDecision *
         }
         rec->remaining_known = true;
         rec->remaining_start = (double)s->memory_remaining + sent;
+        if (pass == 2) {
+            const mpPolicyPassRec *first = mpPolicyRecLookup(policy, 1);
+
+            if (first && rec->start_ms > first->start_ms) {
+                policy->pass1_known = true;
+                policy->pass1_left = rec->remaining_start;
+                policy->pass1_secs = (rec->start_ms - first->start_ms) / 1000.0;
+            }
+        }
     }
 
     policy->last = *s;

@@ -1208,6 +1208,54 @@ START_TEST(test_dirty_overread_overruled_by_pass1)
 }
 END_TEST
 
+/* CI's four-migration run: a converging guest measured while it booted (50 MiB/s over
+ * 1 s, 20 MiB/s over 4 s) whose pass 1 left only 22 MiB. Pass 2 trusted that count; pass 3,
+ * starting 0.4 MiB above the threshold, went back to the sampled 50 MiB/s and switched a
+ * migration that was converging. The count stands at every pass. */
+START_TEST(test_dirty_pass1_count_holds_at_later_passes)
+{
+    mpPolicyConfig cfg;
+    mpDirtyMeasurement m = { 0 };
+    mpPolicy *p;
+    mpPolicyDecision d;
+    mpPolicySample s;
+    unsigned long long t;
+
+    m.nwindows = 2;
+    m.windows[0].window_ms = 1000;
+    m.windows[0].rate_mibs = 50;
+    m.windows[1].window_ms = 4000;
+    m.windows[1].rate_mibs = 20;
+    m.memory_bytes = (unsigned long long)(256 * MIB);
+    mpPolicyConfigInit(&cfg);
+    ck_assert_ptr_nonnull(p = mpPolicyNew(&cfg));
+    ck_assert_int_eq(mpPolicySetDirty(p, &m), 0);
+    for (t = 0; t <= 10000; t += 250) {
+        s = mkSample(t, 1, 256 - 25.0 * (double)t / 1000, 32, 0);
+        ck_assert_int_eq(mpPolicyFeedSample(p, &s, &d), 0);
+    }
+    ck_assert_int_eq(mpPolicyFeedIteration(p, 2, 10100, &d), 0);
+    s = mkSample(10250, 2, 22 - 32 * 0.15, 32, 2);
+    ck_assert_int_eq(mpPolicyFeedSample(p, &s, &d), 0);
+    ck_assert(d.evaluated);
+    ck_assert_int_eq(d.prediction, MP_POLICY_PREDICTION_CONVERGING);
+    ck_assert_int_eq(d.action, MP_POLICY_ACTION_NONE);
+    s = mkSample(10500, 2, 22 - 32 * 0.4, 32, 2);
+    ck_assert_int_eq(mpPolicyFeedSample(p, &s, &d), 0);
+    ck_assert_int_eq(mpPolicyFeedIteration(p, 3, 10790, &d), 0);
+    s = mkSample(10800, 3, 10 - 32 * 0.01, 32, 2);
+    ck_assert_int_eq(mpPolicyFeedSample(p, &s, &d), 0);
+    fprintf(stderr, "[pass-3 count] %s\n", d.explanation);
+    ck_assert(d.evaluated);
+    ck_assert_int_eq(d.dirty_status, MP_POLICY_DIRTY_USED);
+    ck_assert_int_lt(d.dirty_write_bps, (long long)(3 * MIB));
+    ck_assert_int_eq(d.prediction, MP_POLICY_PREDICTION_CONVERGING);
+    ck_assert_int_eq(d.action, MP_POLICY_ACTION_NONE);
+    ck_assert(!d.switch_decided);
+    mpPolicyFree(p);
+}
+END_TEST
+
 START_TEST(test_dirty_missing_is_todays_policy)
 {
     /* No call, and a measurement without windows: the same decisions, word for word,
@@ -2484,6 +2532,7 @@ policy_suite(void)
     tcase_add_test(tc, test_dirty_rate_limited_below_bandwidth);
     tcase_add_test(tc, test_dirty_trap_long_window_rate);
     tcase_add_test(tc, test_dirty_overread_overruled_by_pass1);
+    tcase_add_test(tc, test_dirty_pass1_count_holds_at_later_passes);
     tcase_add_test(tc, test_dirty_missing_is_todays_policy);
     tcase_add_test(tc, test_dirty_stale_and_inconsistent_fall_back);
     tcase_add_test(tc, test_dirty_bad_struct_rejected);
