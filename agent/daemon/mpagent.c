@@ -242,23 +242,86 @@ mpAgentFillIdentity(mpAgent *agent, mpMigrationIdentity *id, const char *uuid)
 
 /* ---- publishing ---- */
 
+/* Publishing never waits (mpamqp.h): each publish ends later, in mpAgentPublished. */
+typedef enum {
+    MP_AGENT_PUBLISH_RECORD,        /* a record just emitted, spooled first */
+    MP_AGENT_PUBLISH_SPOOLED,       /* a record from the spool, after a reconnection */
+    MP_AGENT_PUBLISH_BEST_EFFORT,   /* progress, dirty rate: not spooled */
+} mpAgentPublishKind;
+
+typedef struct {
+    mpAgent *agent;
+    mpAgentPublishKind kind;
+    char uuid[64];                  /* "" when none */
+    char eventType[64];
+    char messageId[MP_OSLO_UUID_BUFLEN];
+    char spoolName[256];            /* the spool entry to remove once confirmed, or "" */
+} mpAgentPending;
+
+static void
+mpAgentPublished(bool confirmed, const char *error, void *data)
+{
+    mpAgentPending *pub = data;
+    const char *uuid = pub->uuid[0] ? pub->uuid : NULL;
+
+    if (confirmed && pub->spoolName[0] && mpSpoolRemove(pub->agent->spool,
+                                                        pub->spoolName) < 0)
+        MP_ERROR(uuid, "%s", mpGetLastErrorMessage());
+    switch (pub->kind) {
+    case MP_AGENT_PUBLISH_RECORD:
+        if (confirmed)
+            MP_INFO(uuid, "published %s %s", pub->eventType, pub->messageId);
+        else if (pub->spoolName[0])
+            MP_WARN(uuid, "%s %s spooled: %s", pub->eventType, pub->messageId, error);
+        else
+            MP_ERROR(uuid, "%s %s lost: neither spooled nor published: %s", pub->eventType,
+                     pub->messageId, error);
+        break;
+    case MP_AGENT_PUBLISH_SPOOLED:
+        if (confirmed)
+            MP_INFO(NULL, "published spooled record %s", pub->spoolName);
+        else
+            MP_WARN(NULL, "spooled record %s not published yet: %s", pub->spoolName, error);
+        break;
+    case MP_AGENT_PUBLISH_BEST_EFFORT:
+        if (!confirmed)
+            MP_DEBUG(uuid, "%s not published: %s", pub->eventType, error);
+        break;
+    }
+    free(pub);
+}
+
+/* Queues body; spoolName ("" or NULL: none) is removed once the broker confirmed it. -1
+ * with an error when not connected. */
+static int
+mpAgentPublish(mpAgent *agent, mpAgentPublishKind kind, const char *uuid,
+               const char *eventType, const char *messageId, const char *spoolName,
+               const char *routingKey, const char *body)
+{
+    mpAgentPending *pub = mpAlloc0(sizeof(*pub));
+
+    pub->agent = agent;
+    pub->kind = kind;
+    MP_SET_FIELD(pub->uuid, uuid ? uuid : "");
+    MP_SET_FIELD(pub->eventType, eventType ? eventType : "");
+    MP_SET_FIELD(pub->messageId, messageId ? messageId : "");
+    MP_SET_FIELD(pub->spoolName, spoolName ? spoolName : "");
+    if (mpAmqpPublish(agent->amqp, routingKey, body, mpAgentPublished, pub) < 0) {
+        free(pub);
+        return -1;
+    }
+    return 0;
+}
+
 static int
 mpAgentPublishSpooled(const char *name, const char *routingKey, const char *body,
                       void *opaque)
 {
     mpAgent *agent = opaque;
 
-    if (!mpAmqpIsConnected(agent->amqp))
-        return -1;
-    if (mpAmqpPublish(agent->amqp, routingKey, body) < 0) {
-        MP_WARN(NULL, "spooled record %s not published yet: %s", name,
-                mpGetLastErrorMessage());
-        return -1;
-    }
-    if (mpSpoolRemove(agent->spool, name) < 0)
-        MP_ERROR(NULL, "%s", mpGetLastErrorMessage());
-    MP_INFO(NULL, "published spooled record %s", name);
-    return 0;
+    /* the broker confirms (or not) later: the entry stays until then */
+    return mpAgentPublish(agent, MP_AGENT_PUBLISH_SPOOLED, NULL, NULL, NULL, name,
+                          routingKey, body);
 }
 
 static void
@@ -278,6 +341,8 @@ mpAgentOnBusState(bool connected, void *opaque)
 {
     mpAgent *agent = opaque;
 
+    /* every publish of the previous link has ended before this (mpamqp.c): what is still
+     * in the spool was not confirmed */
     if (connected)
         mpAgentFlushSpool(agent);
 }
@@ -333,16 +398,14 @@ mpAgentEmit(mpAgent *agent, const char *uuid, const char *eventType, json_t *pay
                          eventType, messageId);
             goto cleanup;
         }
-        if (mpAmqpPublish(agent->amqp, agent->cfg->publishTopic, body) < 0) {
-            MP_WARN(uuid, "%s %s spooled: %s; resetting the broker link", eventType,
-                    messageId, mpGetLastErrorMessage());
-            goto cleanup;
-        }
-        if (spoolName[0] && mpSpoolRemove(agent->spool, spoolName) < 0)
-            MP_ERROR(uuid, "%s", mpGetLastErrorMessage());
-        MP_INFO(uuid, "published %s %s", eventType, messageId);
+        /* logged by mpAgentPublished, when the broker confirmed it or the link failed */
+        if (mpAgentPublish(agent, MP_AGENT_PUBLISH_RECORD, uuid, eventType, messageId,
+                           spoolName, agent->cfg->publishTopic, body) < 0)
+            MP_ERROR(uuid, "%s %s not published: %s", eventType, messageId,
+                     mpGetLastErrorMessage());
     } else if (mpAmqpIsConnected(agent->amqp)) {
-        if (mpAmqpPublish(agent->amqp, agent->cfg->publishTopic, body) < 0)
+        if (mpAgentPublish(agent, MP_AGENT_PUBLISH_BEST_EFFORT, uuid, eventType, messageId,
+                           NULL, agent->cfg->publishTopic, body) < 0)
             MP_DEBUG(uuid, "%s not published: %s", eventType, mpGetLastErrorMessage());
     }
 
