@@ -7,6 +7,7 @@ matching only TCP to and from the lab RabbitMQ's port, inserted and deleted by t
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import time
@@ -176,3 +177,28 @@ def test_blackholed_broker_delays_neither_switch_nor_records(lab, rabbit, agent_
     assert p['outcome'] == 'completed' and p['mode'] == 'post-copy', p
     assert p['decided_by'] == 'migpilot' and p['switch_reason'] == s['reason'], p
     lab.check_guest_healthy(b, name)
+
+
+def test_blackholed_broker_does_not_hold_the_agent_at_stop(rabbit, agent_factory, blackhole):
+    """SIGTERM while the link thread waits on a connect the broker never answers: the
+    agent still stops promptly, cleanly (the fixture checks its exit status and
+    sanitizer reports), with no publish left unaccounted for."""
+    # reconnection attempts back to back: the link thread is nearly always in a connect
+    agent = agent_factory(extra={'amqp': {'reconnect_min_ms': '50', 'reconnect_max_ms': '50'}})
+    agent.wait_log(r'amqp: connected to', timeout=30)
+    blackhole.start()
+    assert _connect_times_out(rabbit.port), 'the blackhole does not drop connects'
+    # a progress notification waits for its confirm up to 5 s, then connects time out (3 s)
+    agent.wait_log(r'cannot connect to 127\.0\.0\.1:%d' % rabbit.port, timeout=30)
+    time.sleep(1)
+    t = time.monotonic()
+    agent.send_signal(signal.SIGTERM)
+    rc = agent.proc.wait(20)    # the fixture then checks the same exit status
+    took = time.monotonic() - t
+    log = agent.log()
+    assert rc == 0, log[-3000:]
+    # at most the rest of one TCP connect (3 s timeout): a connect in progress is the only
+    # step that cannot be cut short
+    print('stopped %.2f s after SIGTERM' % took)
+    assert took < 3.5, 'stopped %.1f s after SIGTERM' % took
+    assert re.search(r'stopped: \d+ bus messages read', log), log[-3000:]
