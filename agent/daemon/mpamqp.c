@@ -465,7 +465,7 @@ mpAmqpThread(void *opaque)
         mpAmqpJob *job;
 
         if (amqp->publisher && amqp->publisherGen != amqp->gen) {
-            /* the loop reset the link (the consumer failed) */
+            /* the loop reset the link (the consumer failed) or asked for a new one */
             pthread_mutex_unlock(&amqp->lock);
             mpAmqpThreadDropPublisher(amqp);
             pthread_mutex_lock(&amqp->lock);
@@ -486,10 +486,9 @@ mpAmqpThread(void *opaque)
 
             if (now >= nextService) {
                 uint64_t gen = amqp->publisherGen;
-                int rc;
 
                 pthread_mutex_unlock(&amqp->lock);
-                if ((rc = mpAmqpThreadService(amqp)) < 0) {
+                if (mpAmqpThreadService(amqp) < 0) {
                     job = mpAlloc0(sizeof(*job));
                     job->kind = MP_AMQP_JOB_LINK_LOST;
                     job->gen = gen;
