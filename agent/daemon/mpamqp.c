@@ -251,7 +251,9 @@ mpAmqpThreadDropPublisher(mpAmqp *amqp)
     amqp->publisherGen = 0;
 }
 
-/* Both connections to the job's host: the consumer goes back to the loop in the job. */
+/* Both connections to the job's host: the consumer goes back to the loop in the job.
+ * mpAmqpFree can cut short every step but the TCP connects themselves (bounded by
+ * MP_AMQP_CONNECT_TIMEOUT_S): their sockets are not known before they are open. */
 static int
 mpAmqpThreadConnect(mpAmqp *amqp, mpAmqpJob *job)
 {
