@@ -22,8 +22,13 @@
  * from what is known (a transient domain vanishes with its completed stats). */
 #define MP_MONITOR_FINISH_GRACE_MS 3000
 
-/* The first periodic dirty-rate round after start: soon, not a whole interval later. */
+/* The first periodic dirty-rate round after start: soon, not a whole interval later. A
+ * guest that boots or arrives by migration is measured as soon, on its own: libvirt
+ * refuses a calc once a migration runs, so a guest moved on again before the next round
+ * would otherwise leave with no measurement. */
 #define MP_MONITOR_DIRTY_FIRST_MS 10000u
+/* how often due arrivals are looked for while some are pending */
+#define MP_MONITOR_DIRTY_ARRIVAL_TICK_MS 1000
 
 /* What the resume of a paused post-copy migration asks of libvirt (as virsh migrate
  * --live --p2p --postcopy --postcopy-resume does). Nothing for post-copy preemption: libvirt
@@ -97,6 +102,7 @@ struct _mpDirtyEntry {
     mpDirtyMeasurement m;
     int64_t measuredMono;
     bool failing;               /* the last attempt failed: said once until one succeeds */
+    int64_t arrivalDueMono;     /* booted or migrated in: measure then (0: nothing due) */
 };
 
 struct _mpMonitor {
@@ -119,6 +125,7 @@ struct _mpMonitor {
 
     mpDirtyRate *dirty;             /* NULL: [dirtyrate] enabled = false */
     int dirtyTimer;                 /* every [dirtyrate] interval_ms, or -1 */
+    int arrivalTimer;               /* while arrivals are due, or -1 */
     mpDirtyEntry **dirtyEntries;
     size_t ndirtyEntries;
     size_t adirtyEntries;
@@ -1119,6 +1126,62 @@ mpMonitorDirtyTimer(int timer, void *opaque)
     free(doms);
 }
 
+/* Measures the guests whose arrival measurement is due; disarms itself when none is left. */
+static void
+mpMonitorDirtyArrivalTimer(int timer, void *opaque)
+{
+    mpMonitor *mon = opaque;
+    int64_t now = mpNowMono();
+    bool pending = false;
+    size_t i;
+
+    for (i = 0; i < mon->ndirtyEntries; i++) {
+        mpDirtyEntry *e = mon->dirtyEntries[i];
+        virDomainPtr dom;
+
+        if (!e->arrivalDueMono)
+            continue;
+        if (e->arrivalDueMono > now) {
+            pending = true;
+            continue;
+        }
+        e->arrivalDueMono = 0;
+        if (!mon->conn)
+            continue;
+        if (!(dom = virDomainLookupByUUIDString(mon->conn, e->uuid))) {
+            MP_DEBUG(e->uuid, "libvirt: %s gone before its arrival measurement: %s",
+                     e->name, mpLibvirtError());
+            continue;
+        }
+        mpMonitorDirtyMeasure(mon, dom, "arrived on this host");
+        virDomainFree(dom);
+    }
+    if (!pending)
+        virEventUpdateTimeout(timer, -1);
+}
+
+/* dom booted, or came in by migration: measure it MP_MONITOR_DIRTY_FIRST_MS later. */
+static void
+mpMonitorDirtyArrived(mpMonitor *mon, virDomainPtr dom, const char *uuid)
+{
+    mpDirtyEntry *e;
+
+    if (mon->arrivalTimer < 0 || !mon->dirty || !mpDirtyRateSupported(mon->dirty))
+        return;
+    e = mpMonitorDirtyEntry(mon, uuid, virDomainGetName(dom), true);
+    e->arrivalDueMono = mpNowMono() + MP_MONITOR_DIRTY_FIRST_MS;
+    virEventUpdateTimeout(mon->arrivalTimer, MP_MONITOR_DIRTY_ARRIVAL_TICK_MS);
+}
+
+/* A guest started here, or its incoming migration ended (pre-copy or post-copy). */
+static bool
+mpMonitorIsArrival(int event, int detail)
+{
+    if (event == VIR_DOMAIN_EVENT_STARTED)
+        return detail != VIR_DOMAIN_EVENT_STARTED_MIGRATED;
+    return event == VIR_DOMAIN_EVENT_RESUMED && detail == VIR_DOMAIN_EVENT_RESUMED_MIGRATED;
+}
+
 const mpDirtyMeasurement *
 mpMonitorDirtyLatest(mpMonitor *mon, const char *uuid, int64_t *ageMs)
 {
@@ -1271,7 +1334,11 @@ mpMonitorLifecycleEvent(virConnectPtr conn, virDomainPtr dom, int event, int det
     mpMigration *mig;
 
     (void)conn;
-    if (virDomainGetUUIDString(dom, uuid) < 0 || !(mig = mpMonitorFind(mon, uuid)))
+    if (virDomainGetUUIDString(dom, uuid) < 0)
+        return;
+    if (mpMonitorIsArrival(event, detail))
+        mpMonitorDirtyArrived(mon, dom, uuid);
+    if (!(mig = mpMonitorFind(mon, uuid)))
         return;
     if (event == VIR_DOMAIN_EVENT_SUSPENDED && detail == VIR_DOMAIN_EVENT_SUSPENDED_POSTCOPY) {
         if (!mig->inPostcopy && !mig->switchActed) {
@@ -1458,6 +1525,7 @@ mpMonitorNew(const mpConfig *cfg, const mpPolicyConfig *policy,
     mon->discoveryTimer = -1;
     mon->reconnectTimer = -1;
     mon->dirtyTimer = -1;
+    mon->arrivalTimer = -1;
     if (cfg->dirtyEnabled &&
         !(mon->dirty = mpDirtyRateNew(cfg->dirtyWindowsS, cfg->ndirtyWindows,
                                       cfg->dirtyMarginMs, mpMonitorDirtyResult, mon))) {
@@ -1482,6 +1550,8 @@ mpMonitorFree(mpMonitor *mon)
         virEventRemoveTimeout(mon->reconnectTimer);
     if (mon->dirtyTimer >= 0)
         virEventRemoveTimeout(mon->dirtyTimer);
+    if (mon->arrivalTimer >= 0)
+        virEventRemoveTimeout(mon->arrivalTimer);
     mpMonitorDisconnect(mon);
     mpDirtyRateFree(mon->dirty);
     for (i = 0; i < mon->ndirtyEntries; i++)
@@ -1505,8 +1575,13 @@ mpMonitorStart(mpMonitor *mon)
                                                    mon->cfg->dirtyIntervalMs :
                                                    MP_MONITOR_DIRTY_FIRST_MS),
                                              mpMonitorDirtyTimer, mon, NULL);
+    /* arrivals are measured where guests are measured periodically: interval_ms = 0
+     * asks for measurements at migration start only */
+    if (mon->dirty && mon->cfg->dirtyIntervalMs)
+        mon->arrivalTimer = virEventAddTimeout(-1, mpMonitorDirtyArrivalTimer, mon, NULL);
     if (mon->pollTimer < 0 || mon->discoveryTimer < 0 ||
-        (mon->dirty && mon->cfg->dirtyIntervalMs && mon->dirtyTimer < 0)) {
+        (mon->dirty && mon->cfg->dirtyIntervalMs &&
+         (mon->dirtyTimer < 0 || mon->arrivalTimer < 0))) {
         mpReportError("libvirt: cannot add timers to the event loop");
         return -1;
     }
