@@ -305,10 +305,16 @@ def test_link_cut_during_postcopy_is_recovered(lab, rabbit, agents, guests, coll
 
 def test_link_cut_during_postcopy_recovered_after_agent_restart(lab, rabbit, agents, guests,
                                                                collector):
-    """As above, but the agent is SIGKILLed while the link is down and the guest paused, and
-    started again (same state_dir, same config) with no nova notification published since:
-    it resumes the migration to the destination it saved when nova named it, as soon as the
-    link is back; outcome recovered, the guest healthy on the destination."""
+    """As above, but the agent is SIGKILLed during post-copy, the link cut, and the agent
+    started again (same state_dir, same config) with the guest paused and no nova
+    notification published since: it resumes the migration to the destination it saved when
+    nova named it, as soon as the link is back; outcome recovered, the guest healthy on the
+    destination.
+
+    The kill comes just before the cut, not after the agent saw the pause: a resume call
+    already under way when its agent dies goes on in the source's libvirtd, blocked in a
+    connect to the destination, and would resume the migration itself when the link
+    returns, whatever the restarted agent does."""
     a, b = lab.hosts
     extra = {'recovery': {'retry_interval_ms': str(RETRY_MS), 'alert_after_ms': '1500',
                           'destination_addresses': '%s=%s' % (b.name, b.addr)}}
@@ -326,17 +332,20 @@ def test_link_cut_during_postcopy_recovered_after_agent_restart(lab, rabbit, age
                                                       libvirt.VIR_DOMAIN_PAUSED_POSTCOPY],
                timeout=120)
     time.sleep(1)
+    first.kill()
+    assert 'post-copy migration of %s paused' % name not in first.log()
+    # what the killed agent left for the next one
+    with open(saved) as f:
+        kept = dict(line.split('=', 1) for line in f.read().splitlines())
+    assert kept['uuid'] == inst and kept['destination_host'] == b.name, kept
+    assert kept['destination_address'] == b.addr, kept
     lab.cut_link(b, kill_sockets=True)
     try:
-        first.wait_log(r'post-copy migration of %s paused' % name, timeout=30)
-        assert a.domain(name).state() == [libvirt.VIR_DOMAIN_PAUSED,
-                                          libvirt.VIR_DOMAIN_PAUSED_POSTCOPY_FAILED]
-        first.kill()
-        # what the killed agent left for the next one
-        with open(saved) as f:
-            kept = dict(line.split('=', 1) for line in f.read().splitlines())
-        assert kept['uuid'] == inst and kept['destination_host'] == b.name, kept
-        assert kept['destination_address'] == b.addr, kept
+        deadline = time.monotonic() + 30
+        while a.domain(name).state() != [libvirt.VIR_DOMAIN_PAUSED,
+                                         libvirt.VIR_DOMAIN_PAUSED_POSTCOPY_FAILED]:
+            assert time.monotonic() < deadline, a.domain(name).state()
+            time.sleep(0.1)
         started = time.monotonic()
         second = agents(state_dir=first.state_dir, extra=extra)
         second.wait_log(r'watching outgoing migration of %s' % name, timeout=30)
@@ -352,6 +361,8 @@ def test_link_cut_during_postcopy_recovered_after_agent_restart(lab, rabbit, age
                             (re.escape(b.name), name), timeout=30)
             second.wait_log(r'resuming the post-copy migration of %s to %s' %
                             (name, re.escape('qemu+tcp://%s/system' % b.addr)), timeout=30)
+        # the link stays down a while: the guest stays paused, the agent alerts
+        second.wait_log(r'ALERT: post-copy migration of %s paused' % name, timeout=30)
     finally:
         lab.restore_link(b)
     restored = time.monotonic()
@@ -379,7 +390,9 @@ def test_link_cut_during_postcopy_recovered_after_agent_restart(lab, rabbit, age
     log = second.log()
     # nova said nothing to the restarted agent: the destination came from the state dir
     assert 'nova: ' not in log, log[-3000:]
-    assert "no nova notification has named" not in log, log[-3000:]
+    assert 'no nova notification has named' not in log, log[-3000:]
+    # and its own call resumed it: libvirt refuses a resume while another one is under way
+    assert 'actively monitored by another thread' not in log, log[-3000:]
     assert not a.has_domain(name)
     lab.check_guest_healthy(b, name)
     # the migration is over: nothing is left to resume
