@@ -17,6 +17,7 @@
 #include "mpfeatures.h"
 #include "mplog.h"
 #include "mpmonitor.h"
+#include "mprecoverystate.h"
 
 /* How long a finished job may wait for its JOB_COMPLETED event before it is reported
  * from what is known (a transient domain vanishes with its completed stats). */
@@ -35,6 +36,12 @@
  * has no flag for it, QEMU keeps it on across the resume (mpfeatures.c). */
 #define MP_MONITOR_RESUME_FLAGS (VIR_MIGRATE_LIVE | VIR_MIGRATE_PEER2PEER | \
                                  VIR_MIGRATE_POSTCOPY | VIR_MIGRATE_POSTCOPY_RESUME)
+
+/* Saved destinations (mprecoverystate.h): older than this at start, no migration is left
+ * to resume; one whose guest is here but not migrating is over after the idle time (the
+ * record is written when nova prepares the destination, seconds before the job starts). */
+#define MP_MONITOR_RECOVERY_MAX_AGE_MS (7LL * 24 * 3600 * 1000)
+#define MP_MONITOR_RECOVERY_IDLE_MS (10LL * 60 * 1000)
 
 /*
  * One attempt to resume a paused post-copy migration, in a thread of its own: the
@@ -87,6 +94,7 @@ struct _mpMigration {
     char resumeError[256];          /* why the last attempt failed */
     char destUri[512];              /* where the last attempt went */
     bool warnedNoDestination;
+    bool toldSavedDestination;      /* said once: the destination came from the state dir */
     /* the forecast made when it started (mpMonitorForecast) */
     bool forecastTried;             /* made, or said why not: once per migration */
     bool haveForecast;
@@ -130,6 +138,7 @@ struct _mpMonitor {
     size_t ndirtyEntries;
     size_t adirtyEntries;
     unsigned long long lastLinkBps; /* mean rate of the last completed migration, 0: none */
+    mpRecoveryState *recovery;      /* saved destinations; NULL: state_dir/recovery unusable */
 };
 
 static int64_t
@@ -421,6 +430,9 @@ mpMonitorFinishFull(mpMonitor *mon, mpMigration *mig, mpOutcome outcome,
             rec.postcopy ? "post-copy" : "pre-copy", rec.error[0] ? ": " : "", rec.error);
     if (mon->cb.finished)
         mon->cb.finished(&rec, mon->opaque);
+    /* nothing left to resume */
+    if (mon->recovery && mpRecoveryStateRemove(mon->recovery, mig->uuid) < 0)
+        MP_ERROR(mig->uuid, "%s", mpGetLastErrorMessage());
     mpMonitorRemove(mon, mig);
 }
 
@@ -616,10 +628,39 @@ mpMonitorNotePass(mpMigration *mig, unsigned int pass)
 /* ---- post-copy recovery ---- */
 
 /*
+ * The migration address of a destination nova names: its entry in [recovery]
+ * destination_addresses, else the host name itself (only when that list is not set).
+ * NULL (and why in *why) for a host that is not a plain host name or not listed.
+ */
+static const char *
+mpMonitorDestinationAddress(const mpConfig *cfg, const char *host, const char **why)
+{
+    size_t hlen = strlen(host);
+    size_t i;
+
+    if (!mpRecoveryHostValid(host)) {
+        *why = "the destination host nova named is not a plain host name";
+        return NULL;
+    }
+    for (i = 0; i < cfg->nrecoveryAddresses; i++) {
+        const char *pair = cfg->recoveryAddresses[i];
+
+        if (strncmp(pair, host, hlen) == 0 && pair[hlen] == '=')
+            return pair + hlen + 1;
+    }
+    if (cfg->nrecoveryAddresses) {
+        *why = "its destination host is not in [recovery] destination_addresses";
+        return NULL;
+    }
+    return host;
+}
+
+/*
  * The destination's libvirt URI: [recovery] destination_uri with the address of the host
- * nova named as the destination. NULL (and why in *why) when it cannot be had: libvirt
- * does not tell where a migration goes, and bus input only names a host, which must be a
- * plain host name, and one of destination_addresses when that list is set.
+ * nova named as the destination, in a notification since the agent started or, before
+ * that, in the agent's recovery state. NULL (and why in *why) when it cannot be had:
+ * libvirt does not tell where a migration goes, and bus input only names a host, which
+ * must be a plain host name, and one of destination_addresses when that list is set.
  */
 static char *
 mpMonitorDestinationUri(mpMonitor *mon, mpMigration *mig, const char **why)
@@ -627,40 +668,116 @@ mpMonitorDestinationUri(mpMonitor *mon, mpMigration *mig, const char **why)
     const mpConfig *cfg = mon->cfg;
     const char *host = mon->cb.destination ? mon->cb.destination(mig->uuid, mon->opaque) :
         NULL;
-    const char *addr = NULL;
+    const mpRecoveryRecord *saved = NULL;
+    const char *addr;
     const char *pct;
-    size_t hlen;
-    size_t i;
 
+    if ((!host || !*host) && mon->recovery &&
+        (saved = mpRecoveryStateGet(mon->recovery, mig->uuid)))
+        host = saved->host;
     if (!host || !*host) {
-        *why = "no nova notification has named its destination host";
+        *why = "no nova notification has named its destination host, and the agent's "
+            "recovery state has none";
         return NULL;
     }
-    hlen = strlen(host);
-    if (hlen > 253 || strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                             "0123456789.-_") != hlen) {
-        *why = "the destination host nova named is not a plain host name";
+    if (!(addr = mpMonitorDestinationAddress(cfg, host, why)))
         return NULL;
-    }
-    for (i = 0; i < cfg->nrecoveryAddresses; i++) {
-        const char *pair = cfg->recoveryAddresses[i];
-
-        if (strncmp(pair, host, hlen) == 0 && pair[hlen] == '=') {
-            addr = pair + hlen + 1;
-            break;
-        }
-    }
-    if (!addr) {
-        if (cfg->nrecoveryAddresses) {
-            *why = "its destination host is not in [recovery] destination_addresses";
-            return NULL;
-        }
-        addr = host;
+    if (saved && !mig->toldSavedDestination) {
+        mig->toldSavedDestination = true;
+        MP_INFO(mig->uuid, "recovery: destination %s of %s from the recovery state (saved "
+                "%lld s ago, address %s then, %s now): nova has not named it since the "
+                "agent started", host, mig->name,
+                (long long)((mpNowWall() - saved->savedAtMs) / 1000), saved->address, addr);
     }
     /* the config check made sure there is exactly one %s */
     pct = strstr(cfg->recoveryDestUri, "%s");
     return mpAsprintf("%.*s%s%s", (int)(pct - cfg->recoveryDestUri), cfg->recoveryDestUri,
                       addr, pct + 2);
+}
+
+void
+mpMonitorNoteDestination(mpMonitor *mon, const char *uuid, const char *host)
+{
+    const mpRecoveryRecord *old;
+    mpRecoveryRecord rec;
+    const char *addr;
+    const char *why = NULL;
+    virDomainPtr dom;
+
+    if (!mon->recovery || !uuid || !host || !*host)
+        return;
+    if (!mpRecoveryUuidValid(uuid)) {
+        MP_DEBUG(NULL, "recovery state: '%.40s' is not a UUID: not saved", uuid);
+        return;
+    }
+    if (!(addr = mpMonitorDestinationAddress(mon->cfg, host, &why))) {
+        MP_INFO(uuid, "recovery state: destination %.64s not saved: %s", host, why);
+        return;
+    }
+    /* every agent hears every migration: save only those leaving this host */
+    if (mon->conn) {
+        if (!(dom = virDomainLookupByUUIDString(mon->conn, uuid))) {
+            if (virGetLastErrorCode() == VIR_ERR_NO_DOMAIN)
+                return;
+            MP_DEBUG(uuid, "libvirt: cannot look the domain up (%s): saving its "
+                     "destination all the same", mpLibvirtError());
+        } else {
+            virDomainFree(dom);
+        }
+    }
+    /* pre.start and pre.end name the same host: written once */
+    if ((old = mpRecoveryStateGet(mon->recovery, uuid)) && strcmp(old->host, host) == 0 &&
+        strcmp(old->address, addr) == 0)
+        return;
+    memset(&rec, 0, sizeof(rec));
+    snprintf(rec.uuid, sizeof(rec.uuid), "%s", uuid);
+    snprintf(rec.host, sizeof(rec.host), "%s", host);
+    snprintf(rec.address, sizeof(rec.address), "%s", addr);
+    rec.savedAtMs = mpNowWall();
+    if (mpRecoveryStatePut(mon->recovery, &rec) < 0) {
+        MP_ERROR(uuid, "%s; an agent restarted during its migration cannot resume it "
+                 "before nova names the destination again", mpGetLastErrorMessage());
+        return;
+    }
+    MP_DEBUG(uuid, "recovery state: destination %s (address %s) saved", host, addr);
+}
+
+/*
+ * Forgets saved destinations no migration needs any more (after each connection to
+ * libvirtd, once the running migrations are picked up): the guest has left this host,
+ * or it is here with no outgoing migration long after nova prepared one.
+ */
+static void
+mpMonitorRecoveryPrune(mpMonitor *mon)
+{
+    int64_t now = mpNowWall();
+    size_t i;
+
+    if (!mon->recovery || !mon->conn)
+        return;
+    for (i = mpRecoveryStateCount(mon->recovery); i > 0; i--) {
+        const mpRecoveryRecord *rec = mpRecoveryStateAt(mon->recovery, i - 1);
+        char uuid[MP_RECOVERY_UUID_BUFLEN];
+        virDomainPtr dom;
+        const char *gone = NULL;
+
+        if (mpMonitorFind(mon, rec->uuid))
+            continue;
+        memcpy(uuid, rec->uuid, sizeof(uuid));
+        if ((dom = virDomainLookupByUUIDString(mon->conn, uuid))) {
+            virDomainFree(dom);
+            if (now - rec->savedAtMs > MP_MONITOR_RECOVERY_IDLE_MS)
+                gone = "the guest is here with no outgoing migration";
+        } else if (virGetLastErrorCode() == VIR_ERR_NO_DOMAIN) {
+            gone = "the guest is no longer on this host";
+        }
+        if (!gone)
+            continue;
+        MP_INFO(uuid, "recovery state: saved destination %s forgotten: %s", rec->host,
+                gone);
+        if (mpRecoveryStateRemove(mon->recovery, uuid) < 0)
+            MP_ERROR(uuid, "%s", mpGetLastErrorMessage());
+    }
 }
 
 /* Collects a finished resume attempt; true while one is still running. */
@@ -1463,6 +1580,7 @@ mpMonitorConnect(mpMonitor *mon)
     if (mon->dirty)
         mpDirtyRateSetConnection(mon->dirty, mon->conn);
     mpMonitorDiscover(mon);
+    mpMonitorRecoveryPrune(mon);
     /* migrations that were watched before libvirtd went away and are gone now */
     for (i = mon->nmigrations; i > 0; i--) {
         mpMigration *mig = mon->migrations[i - 1];
@@ -1514,6 +1632,7 @@ mpMonitorNew(const mpConfig *cfg, const mpPolicyConfig *policy,
 {
     mpMonitor *mon = mpAlloc0(sizeof(*mon));
     size_t i;
+    int n;
 
     mon->cfg = cfg;
     mon->policy = policy;
@@ -1531,6 +1650,18 @@ mpMonitorNew(const mpConfig *cfg, const mpPolicyConfig *policy,
                                       cfg->dirtyMarginMs, mpMonitorDirtyResult, mon))) {
         free(mon);
         return NULL;
+    }
+    /* without it recovery still works, as long as nova names the destination */
+    if (!(mon->recovery = mpRecoveryStateNew(cfg->stateDir)) ||
+        (n = mpRecoveryStateLoad(mon->recovery, mpNowWall(),
+                                 MP_MONITOR_RECOVERY_MAX_AGE_MS)) < 0) {
+        MP_ERROR(NULL, "%s; destinations of post-copy migrations are not kept across "
+                 "restarts", mpGetLastErrorMessage());
+        mpRecoveryStateFree(mon->recovery);
+        mon->recovery = NULL;
+    } else if (n > 0) {
+        MP_INFO(NULL, "recovery state: %d saved destination(s) of migrations from this "
+                "host", n);
     }
     return mon;
 }
@@ -1560,6 +1691,7 @@ mpMonitorFree(mpMonitor *mon)
     for (i = 0; i < mon->nmigrations; i++)
         mpMigrationFree(mon->migrations[i]);
     free(mon->migrations);
+    mpRecoveryStateFree(mon->recovery);
     free(mon);
 }
 
