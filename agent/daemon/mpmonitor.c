@@ -70,6 +70,7 @@ struct _mpMigration {
     mpPolicy *policy;
     int64_t startedAtMs;            /* wall clock, derived from libvirt's time_elapsed */
     unsigned int pass;
+    unsigned int explainedPass;     /* the last pass whose "no switch" was logged */
     int64_t passStartedMono;        /* monotonic ms when the current pass was first seen */
     unsigned long long maxDowntimeMs;
     bool postcopyPermitted;         /* until libvirt says the job was started without it */
@@ -110,7 +111,8 @@ struct _mpDirtyEntry {
     mpDirtyMeasurement m;
     int64_t measuredMono;
     bool failing;               /* the last attempt failed: said once until one succeeds */
-    int64_t arrivalDueMono;     /* booted or migrated in: measure then (0: nothing due) */
+    int64_t arrivalDueMono;     /* booted, migrated in or stayed: measure then (0: none) */
+    const char *arrivalWhy;     /* static: which of those */
 };
 
 struct _mpMonitor {
@@ -450,6 +452,9 @@ mpMonitorFinishWithError(mpMonitor *mon, mpMigration *mig, mpOutcome outcome,
     mpMonitorFinishFull(mon, mig, outcome, NULL, 0, error);
 }
 
+static void mpMonitorDirtyArrived(mpMonitor *mon, virDomainPtr dom, const char *uuid,
+                                  const char *why);
+
 /*
  * A job that ended with neither completed statistics nor JOB_COMPLETED: libvirt keeps no
  * statistics of a failed or cancelled migration. A domain still active here did not move.
@@ -467,8 +472,11 @@ mpMonitorFinishVanished(mpMonitor *mon, mpMigration *mig)
                                  "before it could be resumed");
         return;
     }
-    if (mig->dom && virDomainIsActive(mig->dom) == 1)
+    if (mig->dom && virDomainIsActive(mig->dom) == 1) {
         outcome = MP_OUTCOME_FAILED;
+        /* the measurement the next attempt will be judged by */
+        mpMonitorDirtyArrived(mon, mig->dom, mig->uuid, "stayed after a failed migration");
+    }
     else if (mig->inPostcopy)
         outcome = MP_OUTCOME_COMPLETED;
     mpMonitorFinishWithError(mon, mig, outcome,
@@ -544,6 +552,12 @@ mpMonitorAct(mpMonitor *mon, mpMigration *mig, const mpPolicyDecision *d, int64_
 {
     mpSwitch sw = { 0 };
 
+    /* why a pass was not switched, once per pass: the decision an operator looks for */
+    if (d->evaluated && !d->switch_decided && d->pass > mig->explainedPass &&
+        !mig->switchDecided) {
+        mig->explainedPass = d->pass;
+        MP_DEBUG(mig->uuid, "pass %u: no switch: %s", d->pass, d->explanation);
+    }
     if (!d->switch_decided || mig->switchDecided)
         return;
     mig->switchDecided = true;
@@ -1270,16 +1284,21 @@ mpMonitorDirtyArrivalTimer(int timer, void *opaque)
                      e->name, mpLibvirtError());
             continue;
         }
-        mpMonitorDirtyMeasure(mon, dom, "arrived on this host");
+        /* a migration (in or out) holds the domain's job: try again once it is over */
+        if (mpMonitorDirtyMeasure(mon, dom, e->arrivalWhy) == 2) {
+            e->arrivalDueMono = now + MP_MONITOR_DIRTY_FIRST_MS;
+            pending = true;
+        }
         virDomainFree(dom);
     }
     if (!pending)
         virEventUpdateTimeout(timer, -1);
 }
 
-/* dom booted, or came in by migration: measure it MP_MONITOR_DIRTY_FIRST_MS later. */
+/* dom booted, came in by migration, or stayed after a failed one (why: static text):
+ * measure it MP_MONITOR_DIRTY_FIRST_MS later. */
 static void
-mpMonitorDirtyArrived(mpMonitor *mon, virDomainPtr dom, const char *uuid)
+mpMonitorDirtyArrived(mpMonitor *mon, virDomainPtr dom, const char *uuid, const char *why)
 {
     mpDirtyEntry *e;
 
@@ -1287,6 +1306,7 @@ mpMonitorDirtyArrived(mpMonitor *mon, virDomainPtr dom, const char *uuid)
         return;
     e = mpMonitorDirtyEntry(mon, uuid, virDomainGetName(dom), true);
     e->arrivalDueMono = mpNowMono() + MP_MONITOR_DIRTY_FIRST_MS;
+    e->arrivalWhy = why;
     virEventUpdateTimeout(mon->arrivalTimer, MP_MONITOR_DIRTY_ARRIVAL_TICK_MS);
 }
 
@@ -1454,7 +1474,7 @@ mpMonitorLifecycleEvent(virConnectPtr conn, virDomainPtr dom, int event, int det
     if (virDomainGetUUIDString(dom, uuid) < 0)
         return;
     if (mpMonitorIsArrival(event, detail))
-        mpMonitorDirtyArrived(mon, dom, uuid);
+        mpMonitorDirtyArrived(mon, dom, uuid, "arrived on this host");
     if (!(mig = mpMonitorFind(mon, uuid)))
         return;
     if (event == VIR_DOMAIN_EVENT_SUSPENDED && detail == VIR_DOMAIN_EVENT_SUSPENDED_POSTCOPY) {

@@ -124,9 +124,10 @@ def test_dirtyrate_disabled_measures_nothing(lab, agent_factory, guest):
 
 
 def test_guest_measured_soon_after_it_boots_or_arrives(lab, agent_factory):
-    """A guest that boots here or arrives by migration is measured about 10 s later, not at
-    the next periodic round (here 10 min away): libvirt refuses a calc once a migration
-    runs, so a guest sent on again before that round would leave unmeasured."""
+    """A guest that boots here, arrives by migration, or stays after its migration failed is
+    measured about 10 s later, not at the next periodic round (here 10 min away): libvirt
+    refuses a calc once a migration runs, so a guest sent on again before that round would
+    leave unmeasured."""
     a, b = lab.hosts
     agent = _dirty_agent(agent_factory, 600000)
     time.sleep(11)      # the first periodic round (10 s after start) is over, with no guest
@@ -143,6 +144,13 @@ def test_guest_measured_soon_after_it_boots_or_arrives(lab, agent_factory):
             agent.wait_log(r'measuring the dirty rate of %s \(arrived on this host\)'
                            % re.escape(name), timeout=30)
             agent.wait_log(MEASURED % re.escape(name), timeout=20)
+        # a migration that fails leaves the guest here: measured again for the next try
+        m = lab.migrate(a, b, came, bandwidth_mibs=8, wait=False)
+        m.wait_pass(1, timeout=60)
+        m.abort()
+        m.wait(timeout=60, check=False)
+        agent.wait_log(r'measuring the dirty rate of %s \(stayed after a failed migration\)'
+                       % re.escape(came), timeout=40)
         log = agent.log()
         assert not re.search(r'measuring the dirty rate of %s \(periodic\)' % re.escape(came),
                              log), log[-3000:]
