@@ -15,7 +15,9 @@ from tests.bench.model.sim import nova_schedule
 LOG_RE = re.compile(r'^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) \d+ (\w+) '
                     r'(?:\[instance: ([0-9a-f-]{36})\] )?(.*)$', re.M)
 PASS_RE = re.compile(r'^pass (\d+) started$')
-SWITCH_RE = re.compile(r'^switched to post-copy at pass (\d+), (-?\d+) ms after the pass began')
+SWITCH_RE = re.compile(r'^switched to post-copy at pass (\d+), (-?\d+) ms after the pass '
+                       r'began \(rule ([\w-]+)\): (.*)$')
+NOSWITCH_RE = re.compile(r'^pass 2: no switch: (.*)$')
 
 
 # ---- policies on libvirt directly (what each tool does to the job) ----------------------
@@ -227,8 +229,10 @@ def parse_agent_log(text):
     """Switch decisions in an agent log: for each 'switched to post-copy at pass N, X ms
     after the pass began', the agent's X and the log-stamp gap from its 'pass N started'
     (debug) line of the same instance, which also covers the virDomainMigrateStartPostCopy
-    round trip (the switched line is written after the call returned)."""
+    round trip (the switched line is written after the call returned); its rule and
+    explanation, and for a switch after pass 2 why pass 2 was not switched."""
     started = {}
+    pass2 = {}      # why pass 2 was not switched, by instance, until its switch
     out = []
     for m in LOG_RE.finditer(text):
         stamp, level, inst, msg = m.groups()
@@ -237,10 +241,16 @@ def parse_agent_log(text):
         if p and inst:
             started[(inst, int(p.group(1)))] = when
             continue
+        n = NOSWITCH_RE.match(msg)
+        if n and inst:
+            pass2[inst] = n.group(1)
+            continue
         s = SWITCH_RE.match(msg)
         if s and inst:
             k = int(s.group(1))
             t0 = started.get((inst, k))
             out.append({'instance': inst, 'pass': k, 'agent_ms': int(s.group(2)),
-                        'log_ms': round((when - t0) * 1000, 1) if t0 is not None else None})
+                        'log_ms': round((when - t0) * 1000, 1) if t0 is not None else None,
+                        'rule': s.group(3), 'explanation': s.group(4),
+                        'pass2': pass2.pop(inst, None) if k > 2 else None})
     return out

@@ -16,13 +16,14 @@ seconds, which is also pure pre-copy's and auto-converge's maximum time.
 import argparse
 import json
 import os
+import re
 import statistics
 import sys
 import time
 
 from tests.bench import lablib, stamp
 from tests.bench.model import sim
-from tests.integration.agentproc import Agent
+from tests.integration.agentproc import Agent, AgentError
 from tests.lab.lab import Lab
 from tests.lab.rabbit import Rabbit
 
@@ -34,10 +35,15 @@ CAP_MIBS = 64
 BASELINE_MIB = 64
 # QEMU's set-up time with the lab's unaligned RAM size (libvirt-lab.md: ~0.4-0.5 s)
 SETUP_S = 0.45
+# the agent's INFO line of a finished measurement
+MEASURED = r'dirty rate of %s: \d+ MiB/s over'
 POLICIES = ('migpilot', 'virsh', 'nova-force', 'nova-abort', 'precopy', 'autoconverge')
 # what each row is: the real tool, or an emulation of it (and how)
 PEERS = {
-    'migpilot': 'real: migpilot-agent on each lab host, default [policy]',
+    'migpilot': 'real: migpilot-agent on each lab host throughout, default [policy] '
+                '(observe mode during the other peers\' runs); each migpilot run starts '
+                'once the source\'s agent has measured the guest since its last migration '
+                '(it does 10 s after one)',
     'virsh': 'real: virsh migrate --live --p2p --persistent --postcopy '
              '--postcopy-after-precopy --bandwidth 64 --postcopy-bandwidth 64',
     'nova-force': 'emulated: nova Zed\'s monitor on libvirt (0.5 s polls, downtime steps, '
@@ -85,6 +91,7 @@ def start_agents(lab, rabbit):
     for h in lab.hosts:
         a = Agent(h.uri, rabbit.url, host=h.name, policy={'mode': 'observe'},
                   extra={'DEFAULT': {'log_level': 'debug', 'progress_interval_ms': '0'}})
+        a.measured_since = {}
         agents.append(a.start())
     return agents
 
@@ -129,6 +136,16 @@ def run_one(lab, name, stressed, pol, limit, agents, log, i):
     dst = b if src is a else a
     ctl, scale = controller(pol, limit)
     if pol == 'migpilot':
+        # as on a host where guests are not migrated back to back: the source's agent
+        # has measured the guest since its last migration (it does so 10 s after one)
+        source_agent = agents[lab.hosts.index(src)]
+        since = source_agent.measured_since.get(name, 0)
+        try:
+            source_agent.wait_log(MEASURED % re.escape(name), count=since + 1, timeout=60)
+            fresh = True
+        except AgentError:
+            fresh = False
+            log('  no measurement of %s by %s within 60 s' % (name, src.name))
         for ag in agents:
             ag.reload_policy({'mode': 'auto'})
     try:
@@ -137,6 +154,10 @@ def run_one(lab, name, stressed, pol, limit, agents, log, i):
         if pol == 'migpilot':
             for ag in agents:
                 ag.reload_policy({'mode': 'observe'})
+        for ag in agents:
+            ag.measured_since[name] = len(re.findall(MEASURED % re.escape(name), ag.log()))
+    if pol == 'migpilot':
+        r['measured_before'] = fresh
     log('  %-12s %3d MiB run %d: %s %s %.1f s, %s MiB, passes %s, downtime %s ms, '
         'stall %s ms, switch pass %s, healthy %s'
         % (pol, stressed, i + 1, r['outcome'], r['mode'], r['time_s'],
