@@ -9,6 +9,7 @@
 
 #include "mposlo.h"
 #include "mpalloc.h"
+#include "mpcalendar.h"
 #include "mperror.h"
 
 struct _mpOsloMessage {
@@ -250,41 +251,9 @@ mpOsloIsUuid(const char *s)
 
 /* ---- timestamps ------------------------------------------------------------------------ */
 
-#define MP_OSLO_MS_PER_DAY INT64_C(86400000)
 /* 0001-01-01 00:00:00 and 9999-12-31 23:59:59.999 in epoch ms */
 #define MP_OSLO_MIN_MS INT64_C(-62135596800000)
 #define MP_OSLO_MAX_MS INT64_C(253402300799999)
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm). */
-static int64_t
-mpOsloDaysFromCivil(int64_t y, int m, int d)
-{
-    int64_t era;
-    int64_t yoe, doy, doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = y - era * 400;
-    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void
-mpOsloCivilFromDays(int64_t z, int64_t *y, int *m, int *d)
-{
-    int64_t era, doe, yoe, doy, mp;
-
-    z += 719468;
-    era = (z >= 0 ? z : z - 146096) / 146097;
-    doe = z - era * 146097;
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
 
 static int
 mpOsloDigits(const char *s, int n, int *out)
@@ -305,11 +274,9 @@ mpOsloDigits(const char *s, int n, int *out)
 static int
 mpOsloParseTimestampQuiet(const char *s, int64_t *ms)
 {
-    static const int mdays[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
     int y, mo, d, h, mi, sec;
     int frac = 0;
     int fracDigits = 0;
-    int dim;
     const char *p;
 
     if (!s || strlen(s) < 19)
@@ -340,12 +307,9 @@ mpOsloParseTimestampQuiet(const char *s, int64_t *ms)
         return -1;
     if (y < 1 || mo < 1 || mo > 12 || h > 23 || mi > 59 || sec > 59)
         return -1;
-    dim = mdays[mo - 1];
-    if (mo == 2 && (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
-        dim = 29;
-    if (d < 1 || d > dim)
+    if (d < 1 || d > mpDaysInMonth(y, mo))
         return -1;
-    *ms = mpOsloDaysFromCivil(y, mo, d) * MP_OSLO_MS_PER_DAY +
+    *ms = mpDaysFromCivil(y, mo, d) * MP_MS_PER_DAY +
           (int64_t)h * 3600000 + (int64_t)mi * 60000 + (int64_t)sec * 1000 + frac / 1000;
     return 0;
 }
@@ -377,13 +341,13 @@ mpOsloFormatTimestamp(int64_t ms, char *buf, size_t buflen)
         mpReportError("timestamp buffer of %zu bytes is too small", buflen);
         return -1;
     }
-    days = ms / MP_OSLO_MS_PER_DAY;
-    rem = ms % MP_OSLO_MS_PER_DAY;
+    days = ms / MP_MS_PER_DAY;
+    rem = ms % MP_MS_PER_DAY;
     if (rem < 0) {
-        rem += MP_OSLO_MS_PER_DAY;
+        rem += MP_MS_PER_DAY;
         days--;
     }
-    mpOsloCivilFromDays(days, &y, &m, &d);
+    mpCivilFromDays(days, &y, &m, &d);
     snprintf(buf, buflen, "%04d-%02d-%02d %02d:%02d:%02d.%06d",
              (int)y, m, d, (int)(rem / 3600000), (int)(rem / 60000 % 60),
              (int)(rem / 1000 % 60), (int)(rem % 1000) * 1000);
