@@ -192,7 +192,7 @@ mpPyPolicySampleFromDict(PyObject *dict, mpPolicySample *s)
 {
     PyObject *key, *value;
     Py_ssize_t pos = 0;
-    unsigned long long pps = 0, page = 4096;
+    unsigned long long pps = 0, page = MP_POLICY_PAGE_SIZE_DEFAULT;
     bool have_pps = false, have_elapsed = false;
 
     memset(s, 0, sizeof(*s));
@@ -279,10 +279,7 @@ mpPyPolicySampleFromDict(PyObject *dict, mpPolicySample *s)
         return -1;
     }
     if (have_pps && !(s->has & MP_POLICY_HAS_DIRTY)) {
-        /* pages/s x page size, saturating rather than wrapping */
-        if (page == 0)
-            page = 4096;
-        s->dirty_bps = pps > ~0ULL / page ? ~0ULL : pps * page;
+        s->dirty_bps = mpPolicyDirtyBps(pps, page);
         s->has |= MP_POLICY_HAS_DIRTY;
     }
     return 0;
@@ -564,6 +561,82 @@ mpPyPolicyGetConfig(mpPyPolicy *self, void *closure)
     return NULL;
 }
 
+/* ---- libvirt's job statistics to a sample ---- */
+
+typedef struct {
+    PyObject *stats;
+    bool failed;              /* a Python exception is pending */
+} mpPyJobStats;
+
+static bool
+mpPyJobStat(const char *name, unsigned long long *value, void *opaque)
+{
+    mpPyJobStats *js = opaque;
+    PyObject *v;
+
+    if (js->failed || !(v = PyDict_GetItemString(js->stats, name)) || v == Py_None)
+        return false;
+    if (mpPyNonNegativeULL("job stats", name, v, value) < 0) {
+        js->failed = true;
+        return false;
+    }
+    return true;
+}
+
+static PyObject *
+mpPyOptULL(const mpPolicySample *s, unsigned int has, unsigned long long v)
+{
+    if (has && !(s->has & has))
+        Py_RETURN_NONE;
+    return PyLong_FromUnsignedLongLong(v);
+}
+
+static PyObject *
+mpPySampleFromJobStats(PyObject *self, PyObject *stats)
+{
+    mpPyJobStats js = { stats, false };
+    mpPolicySample s;
+    PyObject *dict;
+
+    (void)self;
+    if (!PyDict_Check(stats)) {
+        PyErr_SetString(PyExc_TypeError, "sample_from_job_stats() takes a dict");
+        return NULL;
+    }
+    mpPolicySampleFromJobStats(&s, mpPyJobStat, &js);
+    if (js.failed || !(dict = PyDict_New()))
+        return NULL;
+    if (mpPyDictSteal(dict, "elapsed_ms", mpPyOptULL(&s, 0, s.elapsed_ms)) < 0 ||
+        mpPyDictSteal(dict, "pass", mpPyOptULL(&s, MP_POLICY_HAS_PASS, s.pass)) < 0 ||
+        mpPyDictSteal(dict, "memory_total",
+                      mpPyOptULL(&s, MP_POLICY_HAS_TOTAL, s.memory_total)) < 0 ||
+        mpPyDictSteal(dict, "memory_processed",
+                      mpPyOptULL(&s, MP_POLICY_HAS_PROCESSED, s.memory_processed)) < 0 ||
+        mpPyDictSteal(dict, "memory_remaining",
+                      mpPyOptULL(&s, MP_POLICY_HAS_REMAINING, s.memory_remaining)) < 0 ||
+        mpPyDictSteal(dict, "memory_bps",
+                      mpPyOptULL(&s, MP_POLICY_HAS_BPS, s.memory_bps)) < 0 ||
+        mpPyDictSteal(dict, "dirty_rate_bps",
+                      mpPyOptULL(&s, MP_POLICY_HAS_DIRTY, s.dirty_bps)) < 0 ||
+        mpPyDictSteal(dict, "expected_downtime_ms",
+                      mpPyOptULL(&s, MP_POLICY_HAS_EXP_DOWNTIME, s.expected_downtime_ms)) < 0) {
+        Py_DECREF(dict);
+        return NULL;
+    }
+    return dict;
+}
+
+static PyMethodDef mpPyPolicyFunctions[] = {
+    { "sample_from_job_stats", (PyCFunction)mpPySampleFromJobStats, METH_O,
+      "sample_from_job_stats(stats: dict) -> dict\n\n"
+      "The job-stats part of a feed_sample() sample, from virDomainGetJobStats's dict of an\n"
+      "active job, as the agent reads it: elapsed_ms, pass, memory_total,\n"
+      "memory_processed, memory_remaining, memory_bps, dirty_rate_bps (memory_dirty_rate x\n"
+      "memory_page_size) and expected_downtime_ms (libvirt's downtime); None where the job\n"
+      "has no such figure (elapsed_ms: 0)." },
+    { NULL, NULL, 0, NULL },
+};
+
 static PyMethodDef mpPyPolicyMethods[] = {
     { "feed_sample", (PyCFunction)mpPyPolicyFeedSample, METH_O,
       "feed_sample(sample: dict) -> dict\n\n"
@@ -607,7 +680,8 @@ static PyTypeObject mpPyPolicyType = {
 int
 mpPyPolicyRegister(PyObject *module)
 {
-    if (PyType_Ready(&mpPyPolicyType) < 0)
+    if (PyType_Ready(&mpPyPolicyType) < 0 ||
+        PyModule_AddFunctions(module, mpPyPolicyFunctions) < 0)
         return -1;
     return PyModule_AddObjectRef(module, "Policy", (PyObject *)&mpPyPolicyType);
 }

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1145,6 +1146,59 @@ mpPolicyDeadlinePassed(const mpPolicy *policy, unsigned int pass, unsigned long 
              "pass %u: pre-copy still running at %.1f s, past the %.1f s deadline", pass,
              (double)now / 1000.0, (double)cfg->deadline_ms / 1000.0);
     return true;
+}
+
+/* ---- libvirt's job statistics ---- */
+
+unsigned long long
+mpPolicyDirtyBps(unsigned long long pagesPerSec, unsigned long long pageSize)
+{
+    if (pageSize == 0)
+        pageSize = MP_POLICY_PAGE_SIZE_DEFAULT;
+    return pagesPerSec > ULLONG_MAX / pageSize ? ULLONG_MAX : pagesPerSec * pageSize;
+}
+
+/* The statistics a sample takes as they are: libvirt's name, the field, its flag. */
+static const struct {
+    const char *name;
+    size_t offset;
+    unsigned int has;   /* 0: always expected (time_elapsed) */
+} mpPolicyJobStatFields[] = {
+    { "time_elapsed", offsetof(mpPolicySample, elapsed_ms), 0 },
+    { "memory_total", offsetof(mpPolicySample, memory_total), MP_POLICY_HAS_TOTAL },
+    { "memory_processed", offsetof(mpPolicySample, memory_processed),
+      MP_POLICY_HAS_PROCESSED },
+    { "memory_remaining", offsetof(mpPolicySample, memory_remaining),
+      MP_POLICY_HAS_REMAINING },
+    { "memory_bps", offsetof(mpPolicySample, memory_bps), MP_POLICY_HAS_BPS },
+    /* for an active job libvirt's "downtime" is QEMU's expected downtime */
+    { "downtime", offsetof(mpPolicySample, expected_downtime_ms), MP_POLICY_HAS_EXP_DOWNTIME },
+};
+
+void
+mpPolicySampleFromJobStats(mpPolicySample *s, mpJobStatFunc get, void *opaque)
+{
+    unsigned long long v, pageSize = MP_POLICY_PAGE_SIZE_DEFAULT;
+    size_t i;
+
+    memset(s, 0, sizeof(*s));
+    for (i = 0; i < sizeof(mpPolicyJobStatFields) / sizeof(mpPolicyJobStatFields[0]); i++) {
+        if (get(mpPolicyJobStatFields[i].name, &v, opaque)) {
+            *(unsigned long long *)((char *)s + mpPolicyJobStatFields[i].offset) = v;
+            s->has |= mpPolicyJobStatFields[i].has;
+        }
+    }
+    /* the two that need converting */
+    if (get("memory_iteration", &v, opaque)) {
+        s->pass = v > UINT_MAX ? UINT_MAX : (unsigned int)v;
+        s->has |= MP_POLICY_HAS_PASS;
+    }
+    if (!get("memory_page_size", &pageSize, opaque))
+        pageSize = MP_POLICY_PAGE_SIZE_DEFAULT;
+    if (get("memory_dirty_rate", &v, opaque)) {
+        s->dirty_bps = mpPolicyDirtyBps(v, pageSize);
+        s->has |= MP_POLICY_HAS_DIRTY;
+    }
 }
 
 int

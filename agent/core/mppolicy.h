@@ -127,6 +127,27 @@ typedef struct _mpPolicySample {
     bool in_postcopy;                         /* already switched (by anyone) */
 } mpPolicySample;
 
+/* The page size when libvirt gives none (memory_page_size is newer than memory_dirty_rate). */
+#define MP_POLICY_PAGE_SIZE_DEFAULT 4096ULL
+
+/* Dirty pages/s x page size in bytes/s, saturating; page size 0: the default. */
+unsigned long long mpPolicyDirtyBps(unsigned long long pagesPerSec,
+                                    unsigned long long pageSize);
+
+/* One of libvirt's job statistics by its typed-parameter name (the VIR_DOMAIN_JOB_* macros
+ * are these strings: "time_elapsed", "memory_total", ...): true and *value when the job
+ * has it as an unsigned integer. */
+typedef bool (*mpJobStatFunc)(const char *name, unsigned long long *value, void *opaque);
+
+/*
+ * The job-stats part of a sample, from an active job's statistics (virDomainGetJobStats)
+ * read through get: elapsed_ms, pass (memory_iteration; 0 during setup or after the job),
+ * memory_*, dirty_bps (memory_dirty_rate x memory_page_size) and expected_downtime_ms
+ * ("downtime"). The rest of *s (max_downtime_ms, postcopy_permitted, in_postcopy) is the
+ * caller's: zeroed here. Missing statistics leave their MP_POLICY_HAS_* flag clear.
+ */
+void mpPolicySampleFromJobStats(mpPolicySample *s, mpJobStatFunc get, void *opaque);
+
 /* ---- output ---- */
 
 typedef enum {

@@ -262,49 +262,27 @@ mpMonitorRemove(mpMonitor *mon, mpMigration *mig)
     mpMonitorUpdatePollTimer(mon);
 }
 
-/* Job statistics a policy sample takes as they are: libvirt's name, the field, its flag. */
-static const struct {
-    const char *name;
-    size_t offset;
-    unsigned int has;   /* 0: always expected (time_elapsed) */
-} mpMonitorSampleFields[] = {
-    { VIR_DOMAIN_JOB_TIME_ELAPSED, offsetof(mpPolicySample, elapsed_ms), 0 },
-    { VIR_DOMAIN_JOB_MEMORY_TOTAL, offsetof(mpPolicySample, memory_total),
-      MP_POLICY_HAS_TOTAL },
-    { VIR_DOMAIN_JOB_MEMORY_PROCESSED, offsetof(mpPolicySample, memory_processed),
-      MP_POLICY_HAS_PROCESSED },
-    { VIR_DOMAIN_JOB_MEMORY_REMAINING, offsetof(mpPolicySample, memory_remaining),
-      MP_POLICY_HAS_REMAINING },
-    { VIR_DOMAIN_JOB_MEMORY_BPS, offsetof(mpPolicySample, memory_bps), MP_POLICY_HAS_BPS },
-    { VIR_DOMAIN_JOB_DOWNTIME, offsetof(mpPolicySample, expected_downtime_ms),
-      MP_POLICY_HAS_EXP_DOWNTIME },
-};
+/* libvirt's typed parameters, for mpPolicySampleFromJobStats. */
+typedef struct {
+    virTypedParameterPtr params;
+    int nparams;
+} mpMonitorJobParams;
+
+static bool
+mpMonitorJobStat(const char *name, unsigned long long *value, void *opaque)
+{
+    const mpMonitorJobParams *p = opaque;
+
+    return virTypedParamsGetULLong(p->params, p->nparams, name, value) == 1;
+}
 
 /* Reads libvirt's typed parameters into a policy sample. */
 static void
 mpMonitorSampleFromParams(virTypedParameterPtr params, int nparams, mpPolicySample *s)
 {
-    unsigned long long v;
-    unsigned long long pageSize = 4096;
-    size_t i;
+    mpMonitorJobParams p = { params, nparams };
 
-    memset(s, 0, sizeof(*s));
-    for (i = 0; i < sizeof(mpMonitorSampleFields) / sizeof(mpMonitorSampleFields[0]); i++) {
-        if (virTypedParamsGetULLong(params, nparams, mpMonitorSampleFields[i].name, &v) == 1) {
-            *(unsigned long long *)((char *)s + mpMonitorSampleFields[i].offset) = v;
-            s->has |= mpMonitorSampleFields[i].has;
-        }
-    }
-    /* the two that need converting */
-    if (virTypedParamsGetULLong(params, nparams, VIR_DOMAIN_JOB_MEMORY_ITERATION, &v) == 1) {
-        s->pass = (unsigned int)v;
-        s->has |= MP_POLICY_HAS_PASS;
-    }
-    virTypedParamsGetULLong(params, nparams, VIR_DOMAIN_JOB_MEMORY_PAGE_SIZE, &pageSize);
-    if (virTypedParamsGetULLong(params, nparams, VIR_DOMAIN_JOB_MEMORY_DIRTY_RATE, &v) == 1) {
-        s->dirty_bps = v * pageSize;
-        s->has |= MP_POLICY_HAS_DIRTY;
-    }
+    mpPolicySampleFromJobStats(s, mpMonitorJobStat, &p);
 }
 
 static void

@@ -13,6 +13,7 @@
  *    fed to the policy before the replay.
  */
 #include <dirent.h>
+#include <limits.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -2499,6 +2500,79 @@ START_TEST(test_trace_dirtyrate_malformed)
 }
 END_TEST
 
+/* ---- libvirt's job statistics ---- */
+
+typedef struct {
+    const char *name;
+    unsigned long long value;
+} fakeStat;
+
+static bool
+fakeJobStat(const char *name, unsigned long long *value, void *opaque)
+{
+    const fakeStat *st;
+
+    for (st = opaque; st->name; st++) {
+        if (strcmp(st->name, name) == 0) {
+            *value = st->value;
+            return true;
+        }
+    }
+    return false;
+}
+
+START_TEST(test_sample_from_job_stats)
+{
+    static const fakeStat full[] = {
+        { "time_elapsed", 15000 }, { "memory_iteration", 2 }, { "memory_total", 1 << 30 },
+        { "memory_processed", 600 << 20 }, { "memory_remaining", 500 << 20 },
+        { "memory_bps", 100 << 20 }, { "memory_dirty_rate", 4800 },
+        { "memory_page_size", 65536 }, { "downtime", 42 }, { "type", 2 }, { NULL, 0 },
+    };
+    static const fakeStat setup[] = {
+        { "time_elapsed", 3 }, { "memory_iteration", 0 }, { "memory_dirty_rate", 10 },
+        { NULL, 0 },
+    };
+    static const fakeStat huge[] = {
+        { "memory_iteration", 1ULL << 40 }, { "memory_dirty_rate", ULLONG_MAX / 2 },
+        { "memory_page_size", 0 }, { NULL, 0 },
+    };
+    mpPolicySample s;
+
+    mpPolicySampleFromJobStats(&s, fakeJobStat, (void *)full);
+    ck_assert_uint_eq(s.elapsed_ms, 15000);
+    ck_assert_uint_eq(s.pass, 2);
+    ck_assert_uint_eq(s.memory_total, 1 << 30);
+    ck_assert_uint_eq(s.memory_processed, 600 << 20);
+    ck_assert_uint_eq(s.memory_remaining, 500 << 20);
+    ck_assert_uint_eq(s.memory_bps, 100 << 20);
+    ck_assert_uint_eq(s.dirty_bps, 4800ULL * 65536);
+    ck_assert_uint_eq(s.expected_downtime_ms, 42);
+    ck_assert_uint_eq(s.has, MP_POLICY_HAS_PASS | MP_POLICY_HAS_TOTAL | MP_POLICY_HAS_PROCESSED |
+                      MP_POLICY_HAS_REMAINING | MP_POLICY_HAS_BPS | MP_POLICY_HAS_DIRTY |
+                      MP_POLICY_HAS_EXP_DOWNTIME);
+    ck_assert(!s.postcopy_permitted && !s.in_postcopy && s.max_downtime_ms == 0);
+
+    /* pass 0 is kept (the policy declines to judge it); no page size: 4096 */
+    mpPolicySampleFromJobStats(&s, fakeJobStat, (void *)setup);
+    ck_assert_uint_eq(s.has, MP_POLICY_HAS_PASS | MP_POLICY_HAS_DIRTY);
+    ck_assert_uint_eq(s.pass, 0);
+    ck_assert_uint_eq(s.elapsed_ms, 3);
+    ck_assert_uint_eq(s.dirty_bps, 40960);
+
+    /* out of range: saturated, never wrapped; page size 0: the default */
+    mpPolicySampleFromJobStats(&s, fakeJobStat, (void *)huge);
+    ck_assert_uint_eq(s.pass, UINT_MAX);
+    ck_assert_uint_eq(s.dirty_bps, ULLONG_MAX);
+    ck_assert_uint_eq(mpPolicyDirtyBps(3, 0), 3 * MP_POLICY_PAGE_SIZE_DEFAULT);
+
+    /* nothing at all */
+    mpPolicySampleFromJobStats(&s, fakeJobStat, (void *)&full[10]);
+    ck_assert_uint_eq(s.has, 0);
+    ck_assert_uint_eq(s.elapsed_ms, 0);
+}
+END_TEST
+
 static Suite *
 policy_suite(void)
 {
@@ -2544,6 +2618,7 @@ policy_suite(void)
     tcase_add_test(tc, test_trace_recorded);
     tcase_add_test(tc, test_trace_dirtyrate_recorded);
     tcase_add_test(tc, test_trace_dirtyrate_malformed);
+    tcase_add_test(tc, test_sample_from_job_stats);
     suite_add_tcase(s, tc);
     return s;
 }
