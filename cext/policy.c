@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "mppy.h"
+#include "mppyjson.h"
 #include "mperror.h"
 #include "mppolicy.h"
 
@@ -286,60 +287,12 @@ mpPyPolicySampleFromDict(PyObject *dict, mpPolicySample *s)
 }
 
 static PyObject *
-mpPyOptLL(long long v)
-{
-    if (v < 0)
-        Py_RETURN_NONE;
-    return PyLong_FromLongLong(v);
-}
-
-static PyObject *
-mpPyOptDouble(double v)
-{
-    if (!(v >= 0) || !isfinite(v))
-        Py_RETURN_NONE;
-    return PyFloat_FromDouble(v);
-}
-
-static PyObject *
 mpPyDecisionToDict(const mpPolicyDecision *d)
 {
-    PyObject *dict = PyDict_New();
+    json_t *j = mpPolicyDecisionToJSON(d);
+    PyObject *dict = mpPyFromJSON(j);
 
-    if (!dict)
-        return NULL;
-    if (mpPyDictSteal(dict, "action",
-                      PyUnicode_FromString(mpPolicyActionToString(d->action))) < 0 ||
-        mpPyDictSteal(dict, "rule", PyUnicode_FromString(mpPolicyRuleToString(d->rule))) < 0 ||
-        mpPyDictSteal(dict, "switch_decided", PyBool_FromLong(d->switch_decided)) < 0 ||
-        mpPyDictSteal(dict, "acted_on", PyBool_FromLong(d->acted_on)) < 0 ||
-        mpPyDictSteal(dict, "evaluated", PyBool_FromLong(d->evaluated)) < 0 ||
-        mpPyDictSteal(dict, "prediction",
-                      PyUnicode_FromString(mpPolicyPredictionToString(d->prediction))) < 0 ||
-        mpPyDictSteal(dict, "pass", PyLong_FromUnsignedLong(d->pass)) < 0 ||
-        mpPyDictSteal(dict, "elapsed_ms", PyLong_FromUnsignedLongLong(d->elapsed_ms)) < 0 ||
-        mpPyDictSteal(dict, "rho", mpPyOptDouble(d->rho)) < 0 ||
-        mpPyDictSteal(dict, "rho_reported", mpPyOptDouble(d->rho_reported)) < 0 ||
-        mpPyDictSteal(dict, "remaining_start", mpPyOptLL(d->remaining_start)) < 0 ||
-        mpPyDictSteal(dict, "remaining_prev", mpPyOptLL(d->remaining_prev)) < 0 ||
-        mpPyDictSteal(dict, "threshold_bytes", mpPyOptLL(d->threshold_bytes)) < 0 ||
-        mpPyDictSteal(dict, "bandwidth_bps", mpPyOptLL(d->bandwidth_bps)) < 0 ||
-        mpPyDictSteal(dict, "predicted_passes", mpPyOptDouble(d->predicted_passes)) < 0 ||
-        mpPyDictSteal(dict, "predicted_finish_ms", mpPyOptLL(d->predicted_finish_ms)) < 0 ||
-        mpPyDictSteal(dict, "switch_cost_ms", mpPyOptLL(d->switch_cost_ms)) < 0 ||
-        mpPyDictSteal(dict, "dirty_status",
-                      PyUnicode_FromString(mpPolicyDirtyStatusToString(d->dirty_status))) < 0 ||
-        mpPyDictSteal(dict, "dirty_fallback", PyBool_FromLong(d->dirty_fallback)) < 0 ||
-        mpPyDictSteal(dict, "dirty_wss_bytes", mpPyOptLL(d->dirty_wss_bytes)) < 0 ||
-        mpPyDictSteal(dict, "dirty_write_bps", mpPyOptLL(d->dirty_write_bps)) < 0 ||
-        mpPyDictSteal(dict, "dirty_age_ms", mpPyOptLL(d->dirty_age_ms)) < 0 ||
-        mpPyDictSteal(dict, "predicted_remaining", mpPyOptLL(d->predicted_remaining)) < 0 ||
-        mpPyDictSteal(dict, "explanation", PyUnicode_DecodeUTF8(d->explanation,
-                                                                (Py_ssize_t)strlen(d->explanation),
-                                                                "replace")) < 0) {
-        Py_DECREF(dict);
-        return NULL;
-    }
+    json_decref(j);
     return dict;
 }
 

@@ -1148,6 +1148,75 @@ mpPolicyDeadlinePassed(const mpPolicy *policy, unsigned int pass, unsigned long 
     return true;
 }
 
+/* ---- decisions as JSON ---- */
+
+static json_t *
+mpPolicyJSONOptInt(long long v)
+{
+    return v >= 0 ? json_integer(v) : json_null();
+}
+
+static json_t *
+mpPolicyJSONOptReal(double v)
+{
+    return v >= 0 && isfinite(v) ? json_real(v) : json_null();
+}
+
+json_t *
+mpPolicyDecisionFiguresToJSON(const mpPolicyDecision *d)
+{
+    json_t *fig = json_object();
+
+    json_object_set_new(fig, "prediction",
+                        json_string(mpPolicyPredictionToString(d->prediction)));
+    json_object_set_new(fig, "rho", mpPolicyJSONOptReal(d->rho));
+    json_object_set_new(fig, "rho_reported", mpPolicyJSONOptReal(d->rho_reported));
+    json_object_set_new(fig, "remaining_at_pass_start_bytes",
+                        mpPolicyJSONOptInt(d->remaining_start));
+    json_object_set_new(fig, "remaining_at_previous_pass_start_bytes",
+                        mpPolicyJSONOptInt(d->remaining_prev));
+    json_object_set_new(fig, "threshold_bytes", mpPolicyJSONOptInt(d->threshold_bytes));
+    json_object_set_new(fig, "bandwidth_bps", mpPolicyJSONOptInt(d->bandwidth_bps));
+    json_object_set_new(fig, "predicted_passes", mpPolicyJSONOptReal(d->predicted_passes));
+    json_object_set_new(fig, "predicted_finish_ms", mpPolicyJSONOptInt(d->predicted_finish_ms));
+    json_object_set_new(fig, "switch_cost_ms", mpPolicyJSONOptInt(d->switch_cost_ms));
+    return fig;
+}
+
+json_t *
+mpPolicyDecisionToJSON(const mpPolicyDecision *d)
+{
+    json_t *j = mpPolicyDecisionFiguresToJSON(d);
+    json_t *expl = json_string(d->explanation);
+
+    if (!expl) {
+        /* not UTF-8 (a cut multi-byte character): the ASCII of it */
+        char ascii[MP_POLICY_EXPLANATION_MAX];
+        size_t i;
+
+        for (i = 0; i + 1 < sizeof(ascii) && d->explanation[i]; i++)
+            ascii[i] = (unsigned char)d->explanation[i] < 0x80 ? d->explanation[i] : '?';
+        ascii[i] = '\0';
+        expl = json_string(ascii);
+    }
+    json_object_set_new(j, "action", json_string(mpPolicyActionToString(d->action)));
+    json_object_set_new(j, "rule", json_string(mpPolicyRuleToString(d->rule)));
+    json_object_set_new(j, "switch_decided", json_boolean(d->switch_decided));
+    json_object_set_new(j, "acted_on", json_boolean(d->acted_on));
+    json_object_set_new(j, "evaluated", json_boolean(d->evaluated));
+    json_object_set_new(j, "pass", json_integer(d->pass));
+    json_object_set_new(j, "elapsed_ms", json_integer((json_int_t)d->elapsed_ms));
+    json_object_set_new(j, "dirty_status",
+                        json_string(mpPolicyDirtyStatusToString(d->dirty_status)));
+    json_object_set_new(j, "dirty_fallback", json_boolean(d->dirty_fallback));
+    json_object_set_new(j, "dirty_wss_bytes", mpPolicyJSONOptInt(d->dirty_wss_bytes));
+    json_object_set_new(j, "dirty_write_bps", mpPolicyJSONOptInt(d->dirty_write_bps));
+    json_object_set_new(j, "dirty_age_ms", mpPolicyJSONOptInt(d->dirty_age_ms));
+    json_object_set_new(j, "predicted_remaining", mpPolicyJSONOptInt(d->predicted_remaining));
+    json_object_set_new(j, "explanation", expl);
+    return j;
+}
+
 /* ---- libvirt's job statistics ---- */
 
 unsigned long long

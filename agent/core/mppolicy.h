@@ -36,6 +36,8 @@
  */
 #pragma once
 
+#include <jansson.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -223,6 +225,18 @@ typedef struct _mpPolicyDecision {
                                    * measured prediction) */
     char explanation[MP_POLICY_EXPLANATION_MAX];  /* one line for humans */
 } mpPolicyDecision;
+
+/*
+ * A decision as JSON (new references), with one set of key names everywhere: the figures
+ * are the switch notification's "figures" (prediction, rho, rho_reported,
+ * remaining_at_pass_start_bytes, remaining_at_previous_pass_start_bytes, threshold_bytes,
+ * bandwidth_bps, predicted_passes, predicted_finish_ms, switch_cost_ms: the published wire
+ * format); the whole decision adds action, rule, switch_decided, acted_on, evaluated,
+ * pass, elapsed_ms, dirty_status, dirty_fallback, dirty_wss_bytes, dirty_write_bps,
+ * dirty_age_ms, predicted_remaining and explanation. Unknown figures are null.
+ */
+json_t *mpPolicyDecisionFiguresToJSON(const mpPolicyDecision *d);
+json_t *mpPolicyDecisionToJSON(const mpPolicyDecision *d);
 
 const char *mpPolicyRuleToString(mpPolicyRule rule);
 const char *mpPolicyPredictionToString(mpPolicyPrediction prediction);

@@ -473,27 +473,8 @@ mpMonitorFinishFromCompletedStats(mpMonitor *mon, mpMigration *mig)
 static json_t *
 mpMonitorDecisionFigures(const mpPolicyDecision *d, int64_t latencyMs)
 {
-    json_t *fig = json_object();
+    json_t *fig = mpPolicyDecisionFiguresToJSON(d);
 
-    json_object_set_new(fig, "prediction",
-                        json_string(mpPolicyPredictionToString(d->prediction)));
-    json_object_set_new(fig, "rho", d->rho >= 0 ? json_real(d->rho) : json_null());
-    json_object_set_new(fig, "rho_reported",
-                        d->rho_reported >= 0 ? json_real(d->rho_reported) : json_null());
-    json_object_set_new(fig, "remaining_at_pass_start_bytes",
-                        d->remaining_start >= 0 ? json_integer(d->remaining_start) : json_null());
-    json_object_set_new(fig, "remaining_at_previous_pass_start_bytes",
-                        d->remaining_prev >= 0 ? json_integer(d->remaining_prev) : json_null());
-    json_object_set_new(fig, "threshold_bytes",
-                        d->threshold_bytes >= 0 ? json_integer(d->threshold_bytes) : json_null());
-    json_object_set_new(fig, "bandwidth_bps",
-                        d->bandwidth_bps >= 0 ? json_integer(d->bandwidth_bps) : json_null());
-    json_object_set_new(fig, "predicted_passes",
-                        d->predicted_passes >= 0 ? json_real(d->predicted_passes) : json_null());
-    json_object_set_new(fig, "predicted_finish_ms", d->predicted_finish_ms >= 0 ?
-                        json_integer(d->predicted_finish_ms) : json_null());
-    json_object_set_new(fig, "switch_cost_ms",
-                        d->switch_cost_ms >= 0 ? json_integer(d->switch_cost_ms) : json_null());
     json_object_set_new(fig, "decision_latency_ms", json_integer(latencyMs));
     return fig;
 }
