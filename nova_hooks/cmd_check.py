@@ -18,6 +18,7 @@ import sys
 
 import yaml
 
+import _migpilot
 from nova_hooks import novacompat
 
 SUCCESS, WARNING, FAILURE = 'Success', 'Warning', 'Failure'
@@ -40,9 +41,6 @@ MIN_LIBVIRT_POSTCOPY = (1, 3, 3)
 MIN_QEMU_POSTCOPY = (2, 5, 0)
 MIN_LIBVIRT_RECOVERY = (8, 5, 0)
 MIN_QEMU_RECOVERY = (3, 0, 0)
-
-_TRUE = ('1', 'true', 'yes', 'on')
-_FALSE = ('0', 'false', 'no', 'off')
 
 
 class CheckError(Exception):
@@ -86,10 +84,10 @@ class Conf:
         value = self.get(section, key)
         if value is None or value == '':
             return default
-        if value.lower() in _TRUE:
-            return True
-        if value.lower() in _FALSE:
-            return False
+        # the agent's own reading (the core's mpParseBool)
+        parsed = _migpilot.parse_bool(value)
+        if parsed is not None:
+            return parsed
         raise CheckError('%s: [%s] %s = %r is not a boolean' % (self.path, section, key, value))
 
     def int(self, section, key, default):
@@ -344,7 +342,6 @@ class Checker:
             self.add(FAILURE, 'bus', 'no transport_url in %s or %s: set [DEFAULT] '
                      'transport_url' % (self.migpilot.path, self.nova.path))
             return
-        import _migpilot
         exchange = self.migpilot.get('amqp', 'exchange', 'nova')
         # nova's exchange as the agent declares it (durable = auto follows nova.conf)
         from nova_hooks import cmd_listen

@@ -65,7 +65,8 @@ def bus_settings(migpilot_conf=MIGPILOT_CONF, nova_conf=NOVA_CONF):
 def _truth(value, default):
     if value is None:
         return default
-    return value.lower() in ('1', 'true', 'yes', 'on')
+    # the agent's own reading (the core's mpParseBool); not a boolean counts as false
+    return bool(_migpilot.parse_bool(value))
 
 
 def tls_settings(migpilot_conf=MIGPILOT_CONF):

@@ -11,6 +11,7 @@
 #include "mpalloc.h"
 #include "mpcalendar.h"
 #include "mperror.h"
+#include "mptext.h"
 
 struct _mpOsloMessage {
     json_t *root;       /* the inner message (the whole body for a bare 1.0 message) */
@@ -19,7 +20,7 @@ struct _mpOsloMessage {
 
 /* Bytes of input quoted in an error message: enough to recognise, bounded for logs. */
 #define MP_OSLO_EXCERPT_BYTES 40
-#define MP_OSLO_EXCERPT_BUFLEN (MP_OSLO_EXCERPT_BYTES * 4 + 8)
+#define MP_OSLO_EXCERPT_BUFLEN MP_ESCAPE_BUFLEN(MP_OSLO_EXCERPT_BYTES)
 
 /* uuid5(NAMESPACE_URL, "urn:migpilot:oslo-message-id") */
 static const uint8_t mpOsloNamespace[16] = {
@@ -29,42 +30,10 @@ static const uint8_t mpOsloNamespace[16] = {
 
 /* ---- error excerpts ---------------------------------------------------------------- */
 
-/*
- * Copies at most maxIn bytes of s into out as printable ASCII (anything else as \xNN),
- * adding "..." when cut, so that error messages stay one short line whatever the input.
- */
-static void
-mpOsloExcerptN(const char *s, size_t len, size_t maxIn, char *out, size_t outsz)
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-    size_t i;
-
-    for (i = 0; i < len && i < maxIn; i++) {
-        unsigned char c = (unsigned char)s[i];
-
-        if (o + 8 >= outsz)
-            break;
-        if (c >= 0x20 && c < 0x7f && c != '\\') {
-            out[o++] = (char)c;
-        } else {
-            out[o++] = '\\';
-            out[o++] = 'x';
-            out[o++] = hex[c >> 4];
-            out[o++] = hex[c & 0xf];
-        }
-    }
-    if (i < len && o + 4 <= outsz) {
-        memcpy(out + o, "...", 3);
-        o += 3;
-    }
-    out[o] = '\0';
-}
-
 static void
 mpOsloExcerpt(const char *s, size_t len, char *out, size_t outsz)
 {
-    mpOsloExcerptN(s, len, MP_OSLO_EXCERPT_BYTES, out, outsz);
+    mpEscapeBytes(s, len, MP_OSLO_EXCERPT_BYTES, out, outsz);
 }
 
 static const char *
@@ -491,7 +460,7 @@ mpOsloCheckUtf8(const char *text, size_t len, const char *what)
 
     while (i < len) {
         if (!(n = mpOsloUtf8Len(s + i, len - i))) {
-            mpOsloExcerptN(text + i, len - i, 4, ex, sizeof(ex));
+            mpEscapeBytes(text + i, len - i, 4, ex, sizeof(ex));
             mpReportError("%s is not valid UTF-8 at offset %zu (bytes %s)", what, i, ex);
             return -1;
         }
@@ -525,7 +494,7 @@ mpOsloScan(const char *text, size_t len, int maxDepth, const char *what)
             size_t n = mpOsloUtf8Len(s + i, len - i);
 
             if (n == 0) {
-                mpOsloExcerptN(text + i, len - i, 4, ex, sizeof(ex));
+                mpEscapeBytes(text + i, len - i, 4, ex, sizeof(ex));
                 mpReportError("%s is not valid UTF-8 at offset %zu (bytes %s)", what, i, ex);
                 return -1;
             }
@@ -571,7 +540,7 @@ mpOsloParse(const char *text, size_t len, const char *what)
     v = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
     if (!v) {
         /* jansson quotes the offending token: keep it to one printable line */
-        mpOsloExcerptN(err.text, strnlen(err.text, sizeof(err.text)), 120, ex, sizeof(ex));
+        mpEscapeBytes(err.text, strnlen(err.text, sizeof(err.text)), 120, ex, sizeof(ex));
         mpReportError("%s is not valid JSON: %s (line %d, column %d, byte %d)",
                       what, ex, err.line, err.column, err.position);
     }

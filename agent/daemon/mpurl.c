@@ -6,6 +6,7 @@
 
 #include "mpalloc.h"
 #include "mperror.h"
+#include "mptext.h"
 #include "mpurl.h"
 
 static int
@@ -114,6 +115,30 @@ mpUrlParseHost(const char *s, size_t len, mpUrlHost *host)
     return 0;
 }
 
+/* ssl=<boolean> among the query's key=value pairs (oslo.config's spellings, mptext). */
+static bool
+mpUrlQuerySsl(const char *query)
+{
+    bool ssl = false;
+
+    while (*query) {
+        size_t n = strcspn(query, "&");
+
+        if (n > 4 && strncmp(query, "ssl=", 4) == 0) {
+            char *value = mpStrndup(query + 4, n - 4);
+            bool b;
+
+            if (mpParseBool(value, &b) == 0)
+                ssl = b;
+            free(value);
+        }
+        query += n;
+        if (*query == '&')
+            query++;
+    }
+    return ssl;
+}
+
 mpTransportUrl *
 mpTransportUrlParse(const char *url)
 {
@@ -167,8 +192,7 @@ mpTransportUrlParse(const char *url)
         free(tu->vhost);
         tu->vhost = mpStrdup("/");
     }
-    if (query && (strstr(query, "ssl=1") || strstr(query, "ssl=true") ||
-                  strstr(query, "ssl=True")))
+    if (query && mpUrlQuerySsl(query + 1))
         tu->ssl = true;
 
     ret = tu;
