@@ -327,14 +327,15 @@ class Checker:
                      '%s: post-copy and post-copy recovery available' % what)
 
     def transport_url(self):
-        url = self.migpilot.get('amqp', 'transport_url', '')
-        if url:
-            return url, '%s [amqp] transport_url' % self.migpilot.path
-        for section in ('oslo_messaging_notifications', 'DEFAULT'):
-            url = self.nova.get(section, 'transport_url', '')
-            if url:
-                return url, '%s [%s] transport_url' % (self.nova.path, section)
-        return None, None
+        # the agent's own choice (mpTransportUrlResolve)
+        url, section = _migpilot.resolve_transport_url(
+            self.migpilot.get('amqp', 'transport_url', ''),
+            self.nova.get('oslo_messaging_notifications', 'transport_url', ''),
+            self.nova.get('DEFAULT', 'transport_url', ''))
+        if url is None:
+            return None, None
+        path = self.migpilot.path if section == '[amqp]' else self.nova.path
+        return url, '%s %s transport_url' % (path, section)
 
     def check_bus(self):
         url, origin = self.transport_url()

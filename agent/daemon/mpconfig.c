@@ -744,7 +744,9 @@ int
 mpConfigResolveTransport(mpConfig *cfg)
 {
     mpNovaConf nc = { NULL, NULL, NULL, NULL };
-    bool haveUrl = cfg->transportUrl && *cfg->transportUrl;
+    const char *url = NULL;
+    bool haveUrl = mpTransportUrlResolve(cfg->transportUrl, NULL, NULL, &url) ==
+        MP_TRANSPORT_FROM_AGENT;
     char *where = NULL;
     int ret = -1;
     int rc;
@@ -765,13 +767,14 @@ mpConfigResolveTransport(mpConfig *cfg)
         ret = mpConfigCheckTransport(cfg->transportUrl, "[amqp] transport_url");
         goto cleanup;
     }
-    if (!nc.notificationsUrl && !nc.defaultUrl) {
+    if (mpTransportUrlResolve(NULL, nc.notificationsUrl, nc.defaultUrl, &url) ==
+        MP_TRANSPORT_FROM_NONE) {
         mpReportError("[amqp] transport_url: not set, and %s sets no transport_url",
                       cfg->novaConf);
         goto cleanup;
     }
     free(cfg->transportUrl);
-    cfg->transportUrl = mpStrdup(nc.notificationsUrl ? nc.notificationsUrl : nc.defaultUrl);
+    cfg->transportUrl = mpStrdup(url);
     where = mpAsprintf("%s: transport_url", cfg->novaConf);
     ret = mpConfigCheckTransport(cfg->transportUrl, where);
 

@@ -219,3 +219,40 @@ mpTransportUrlFree(mpTransportUrl *url)
     free(url->vhost);
     free(url);
 }
+
+mpTransportOrigin
+mpTransportUrlResolve(const char *agentUrl, const char *novaNotificationsUrl,
+                      const char *novaDefaultUrl, const char **url)
+{
+    const char *const candidates[] = { agentUrl, novaNotificationsUrl, novaDefaultUrl };
+    static const mpTransportOrigin origins[] = {
+        MP_TRANSPORT_FROM_AGENT, MP_TRANSPORT_FROM_NOVA_NOTIFICATIONS,
+        MP_TRANSPORT_FROM_NOVA_DEFAULT,
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(origins) / sizeof(origins[0]); i++) {
+        if (candidates[i] && *candidates[i]) {
+            *url = candidates[i];
+            return origins[i];
+        }
+    }
+    *url = NULL;
+    return MP_TRANSPORT_FROM_NONE;
+}
+
+const char *
+mpTransportOriginSection(mpTransportOrigin origin)
+{
+    switch (origin) {
+    case MP_TRANSPORT_FROM_AGENT:
+        return "[amqp]";
+    case MP_TRANSPORT_FROM_NOVA_NOTIFICATIONS:
+        return "[oslo_messaging_notifications]";
+    case MP_TRANSPORT_FROM_NOVA_DEFAULT:
+        return "[DEFAULT]";
+    case MP_TRANSPORT_FROM_NONE:
+    default:
+        return NULL;
+    }
+}

@@ -99,6 +99,29 @@ START_TEST(test_url_ssl_query)
 }
 END_TEST
 
+START_TEST(test_url_resolve)
+{
+    const char *url = "unchanged";
+
+    ck_assert_int_eq(mpTransportUrlResolve("rabbit://a/", "rabbit://n/", "rabbit://d/", &url),
+                     MP_TRANSPORT_FROM_AGENT);
+    ck_assert_str_eq(url, "rabbit://a/");
+    ck_assert_int_eq(mpTransportUrlResolve("", "rabbit://n/", "rabbit://d/", &url),
+                     MP_TRANSPORT_FROM_NOVA_NOTIFICATIONS);
+    ck_assert_str_eq(url, "rabbit://n/");
+    ck_assert_int_eq(mpTransportUrlResolve(NULL, NULL, "rabbit://d/", &url),
+                     MP_TRANSPORT_FROM_NOVA_DEFAULT);
+    ck_assert_str_eq(url, "rabbit://d/");
+    ck_assert_int_eq(mpTransportUrlResolve(NULL, "", "", &url), MP_TRANSPORT_FROM_NONE);
+    ck_assert_ptr_null(url);
+    ck_assert_str_eq(mpTransportOriginSection(MP_TRANSPORT_FROM_AGENT), "[amqp]");
+    ck_assert_str_eq(mpTransportOriginSection(MP_TRANSPORT_FROM_NOVA_NOTIFICATIONS),
+                     "[oslo_messaging_notifications]");
+    ck_assert_str_eq(mpTransportOriginSection(MP_TRANSPORT_FROM_NOVA_DEFAULT), "[DEFAULT]");
+    ck_assert_ptr_null(mpTransportOriginSection(MP_TRANSPORT_FROM_NONE));
+}
+END_TEST
+
 static Suite *
 url_suite(void)
 {
@@ -109,6 +132,7 @@ url_suite(void)
     tcase_add_test(tc, test_url_multi_host_vhost_ssl);
     tcase_add_test(tc, test_url_errors);
     tcase_add_test(tc, test_url_ssl_query);
+    tcase_add_test(tc, test_url_resolve);
     suite_add_tcase(s, tc);
     return s;
 }
