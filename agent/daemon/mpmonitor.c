@@ -280,49 +280,27 @@ mpMonitorRemove(mpMonitor *mon, mpMigration *mig)
     mpMonitorUpdatePollTimer(mon);
 }
 
-/* Job statistics a policy sample takes as they are: libvirt's name, the field, its flag. */
-static const struct {
-    const char *name;
-    size_t offset;
-    unsigned int has;   /* 0: always expected (time_elapsed) */
-} mpMonitorSampleFields[] = {
-    { VIR_DOMAIN_JOB_TIME_ELAPSED, offsetof(mpPolicySample, elapsed_ms), 0 },
-    { VIR_DOMAIN_JOB_MEMORY_TOTAL, offsetof(mpPolicySample, memory_total),
-      MP_POLICY_HAS_TOTAL },
-    { VIR_DOMAIN_JOB_MEMORY_PROCESSED, offsetof(mpPolicySample, memory_processed),
-      MP_POLICY_HAS_PROCESSED },
-    { VIR_DOMAIN_JOB_MEMORY_REMAINING, offsetof(mpPolicySample, memory_remaining),
-      MP_POLICY_HAS_REMAINING },
-    { VIR_DOMAIN_JOB_MEMORY_BPS, offsetof(mpPolicySample, memory_bps), MP_POLICY_HAS_BPS },
-    { VIR_DOMAIN_JOB_DOWNTIME, offsetof(mpPolicySample, expected_downtime_ms),
-      MP_POLICY_HAS_EXP_DOWNTIME },
-};
+/* libvirt's typed parameters, for mpPolicySampleFromJobStats. */
+typedef struct {
+    virTypedParameterPtr params;
+    int nparams;
+} mpMonitorJobParams;
+
+static bool
+mpMonitorJobStat(const char *name, unsigned long long *value, void *opaque)
+{
+    const mpMonitorJobParams *p = opaque;
+
+    return virTypedParamsGetULLong(p->params, p->nparams, name, value) == 1;
+}
 
 /* Reads libvirt's typed parameters into a policy sample. */
 static void
 mpMonitorSampleFromParams(virTypedParameterPtr params, int nparams, mpPolicySample *s)
 {
-    unsigned long long v;
-    unsigned long long pageSize = 4096;
-    size_t i;
+    mpMonitorJobParams p = { params, nparams };
 
-    memset(s, 0, sizeof(*s));
-    for (i = 0; i < sizeof(mpMonitorSampleFields) / sizeof(mpMonitorSampleFields[0]); i++) {
-        if (virTypedParamsGetULLong(params, nparams, mpMonitorSampleFields[i].name, &v) == 1) {
-            *(unsigned long long *)((char *)s + mpMonitorSampleFields[i].offset) = v;
-            s->has |= mpMonitorSampleFields[i].has;
-        }
-    }
-    /* the two that need converting */
-    if (virTypedParamsGetULLong(params, nparams, VIR_DOMAIN_JOB_MEMORY_ITERATION, &v) == 1) {
-        s->pass = (unsigned int)v;
-        s->has |= MP_POLICY_HAS_PASS;
-    }
-    virTypedParamsGetULLong(params, nparams, VIR_DOMAIN_JOB_MEMORY_PAGE_SIZE, &pageSize);
-    if (virTypedParamsGetULLong(params, nparams, VIR_DOMAIN_JOB_MEMORY_DIRTY_RATE, &v) == 1) {
-        s->dirty_bps = v * pageSize;
-        s->has |= MP_POLICY_HAS_DIRTY;
-    }
+    mpPolicySampleFromJobStats(s, mpMonitorJobStat, &p);
 }
 
 static void
@@ -522,27 +500,8 @@ mpMonitorFinishFromCompletedStats(mpMonitor *mon, mpMigration *mig)
 static json_t *
 mpMonitorDecisionFigures(const mpPolicyDecision *d, int64_t latencyMs)
 {
-    json_t *fig = json_object();
+    json_t *fig = mpPolicyDecisionFiguresToJSON(d);
 
-    json_object_set_new(fig, "prediction",
-                        json_string(mpPolicyPredictionToString(d->prediction)));
-    json_object_set_new(fig, "rho", d->rho >= 0 ? json_real(d->rho) : json_null());
-    json_object_set_new(fig, "rho_reported",
-                        d->rho_reported >= 0 ? json_real(d->rho_reported) : json_null());
-    json_object_set_new(fig, "remaining_at_pass_start_bytes",
-                        d->remaining_start >= 0 ? json_integer(d->remaining_start) : json_null());
-    json_object_set_new(fig, "remaining_at_previous_pass_start_bytes",
-                        d->remaining_prev >= 0 ? json_integer(d->remaining_prev) : json_null());
-    json_object_set_new(fig, "threshold_bytes",
-                        d->threshold_bytes >= 0 ? json_integer(d->threshold_bytes) : json_null());
-    json_object_set_new(fig, "bandwidth_bps",
-                        d->bandwidth_bps >= 0 ? json_integer(d->bandwidth_bps) : json_null());
-    json_object_set_new(fig, "predicted_passes",
-                        d->predicted_passes >= 0 ? json_real(d->predicted_passes) : json_null());
-    json_object_set_new(fig, "predicted_finish_ms", d->predicted_finish_ms >= 0 ?
-                        json_integer(d->predicted_finish_ms) : json_null());
-    json_object_set_new(fig, "switch_cost_ms",
-                        d->switch_cost_ms >= 0 ? json_integer(d->switch_cost_ms) : json_null());
     json_object_set_new(fig, "decision_latency_ms", json_integer(latencyMs));
     return fig;
 }
