@@ -342,26 +342,34 @@ def findings(m, lab, ag):
             if x['mode'] == 'post-copy':
                 sw[x['switch_pass']] = sw.get(x['switch_pass'], 0) + 1
         worst = max(rows, key=lambda r: r['results']['migpilot']['total_s'] / r['bound_s'])
+        late = [r for r in rows if not r['converges'] and
+                r['results']['migpilot']['switch_pass'] > 2]
+        rules = {}
+        for r in late:
+            rules[r['results']['migpilot']['rule']] = rules.get(
+                r['results']['migpilot']['rule'], 0) + 1
+        within = sum(1 for r in late if r['wss_gib'] * 1024 / r['dirty_mibs'] < 1.0)
+        stalled = sum(1 for r in rows if not r['converges'])
         out.append(
-            '- migpilot switches at pass %s in the model (pass: count). It does not always '
-            'switch at pass 2: when pass 1 was long next to the working set, the shrink ratio '
-            'it can measure at pass 2 (what is left / what pass 1 sent) looks like '
-            'convergence, so it waits for the pass-3 evidence ("remaining-not-shrinking"); when the working set is '
-            'within twice what fits in the downtime it treats the passes as a converging '
-            'tail and waits 3 passes. Each wait costs one pass of the working set, which is '
-            'why it is slower than virsh where pre-copy stalls. The worst ratio to (RAM + WSS) / bandwidth '
-            '(%.2fx) is such a case: %s GiB RAM, WSS %s GiB at %s MiB/s, %s Gb/s, %s ms: '
-            '%.1f s instead of %.1f s.'
-            % (', '.join('%s: %s' % kv for kv in sorted(sw.items())),
+            '- Where pre-copy stalls (%d workloads) migpilot switches at pass %s (pass: '
+            'count). %d switch after pass 2 (rules: %s); %d of these rewrite their whole '
+            'working set in less than the 1 s of the shortest window libvirt can measure: '
+            'for such a set the measurement gives only a floor of the rate, and where pre-copy '
+            'would converge at that floor the policy waits for what the next pass shows '
+            '(docs/policy.md). Each wait costs one pass of the working set. The worst ratio to (RAM + WSS) / bandwidth '
+            '(%.2fx): %s GiB RAM, WSS %s GiB at %s MiB/s, %s Gb/s, %s ms: %.1f s instead of '
+            '%.1f s.'
+            % (stalled, ', '.join('%s: %s' % kv for kv in sorted(sw.items())), len(late),
+               ', '.join('%s %d' % kv for kv in sorted(rules.items())), within,
                worst['results']['migpilot']['total_s'] / worst['bound_s'], worst['ram_gib'],
                worst['wss_gib'], worst['dirty_mibs'], worst['gbps'], worst['downtime_ms'],
                worst['results']['migpilot']['total_s'], worst['bound_s']))
+        needless = m['overall']['migpilot']['needless_switches']
         out.append('- virsh pays for its speed with risk: it switches every migration that '
                    'reaches pass 2, %d of which would have converged in pre-copy; migpilot '
-                   'switched %d of those (slow convergers, predicted to need more than 8 '
-                   'further passes, which finished sooner in post-copy).'
+                   'switched %s of those.'
                    % (m['overall']['virsh']['needless_switches'],
-                      m['overall']['migpilot']['needless_switches']))
+                      needless if needless else 'none'))
         out.append('- nova (Zed defaults) never completes a non-converging migration before '
                    'its 800 s/GiB timeout; with the default `abort` it then fails them all.')
     if ag:
