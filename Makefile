@@ -99,7 +99,8 @@ $(AGENT): $(BUILD)/agent/daemon/main.o $(DAEMON_LIB) $(CORE_LIB)
 PYEXT_STAMP := $(BUILD)/python-ext.stamp
 python: $(PYEXT_STAMP)
 $(PYEXT_STAMP): $(CORE_LIB) $(wildcard cext/*.c cext/*.h agent/daemon/*.h) \
-		agent/daemon/mpurl.c agent/daemon/mpamqpconn.c setup.py | deps-build
+		agent/daemon/mpurl.c agent/daemon/mpamqpconn.c agent/daemon/mplocalzone.c setup.py \
+		| deps-build
 	+MIGPILOT_CORE_LIB=$(CORE_LIB) $(PYTHON) setup.py -q build_ext --inplace --force
 	@touch $@
 

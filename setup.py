@@ -88,9 +88,11 @@ def _pkg_config(*args):
 
 extension = Extension(
     '_migpilot',
-    # The listener reuses the agent's URL parser and synchronous AMQP steps (no libvirt).
+    # The listener reuses the agent's URL parser and synchronous AMQP steps (no libvirt),
+    # the log scanner the agent's reading of a log's zone.
     sources=sorted(glob.glob('cext/*.c')) + ['agent/daemon/mpurl.c',
-                                             'agent/daemon/mpamqpconn.c'],
+                                             'agent/daemon/mpamqpconn.c',
+                                             'agent/daemon/mplocalzone.c'],
     include_dirs=['agent/core', 'agent/daemon', 'cext'],
     extra_objects=[CORE_LIB],
     extra_compile_args=['-std=gnu11', '-Wall', '-Wextra', '-Werror',

@@ -524,10 +524,38 @@ static PyTypeObject mpPyListenerType = {
     .tp_getset = mpPyListenerGetSet,
 };
 
+static PyObject *
+mpPyResolveTransportUrl(PyObject *self, PyObject *args)
+{
+    const char *agentUrl = NULL, *notificationsUrl = NULL, *defaultUrl = NULL;
+    const char *url;
+    mpTransportOrigin origin;
+
+    (void)self;
+    if (!PyArg_ParseTuple(args, "zzz:resolve_transport_url", &agentUrl, &notificationsUrl,
+                          &defaultUrl))
+        return NULL;
+    origin = mpTransportUrlResolve(agentUrl, notificationsUrl, defaultUrl, &url);
+    if (origin == MP_TRANSPORT_FROM_NONE)
+        return Py_BuildValue("(OO)", Py_None, Py_None);
+    return Py_BuildValue("(ss)", url, mpTransportOriginSection(origin));
+}
+
+static PyMethodDef mpPyAmqpFunctions[] = {
+    { "resolve_transport_url", (PyCFunction)mpPyResolveTransportUrl, METH_VARARGS,
+      "resolve_transport_url(agent_url, notifications_url, default_url) -> (url, section)\n\n"
+      "The bus URL as the agent picks it from the settings as written (None or '' when\n"
+      "unset): migpilot.conf [amqp] transport_url, else nova.conf's\n"
+      "[oslo_messaging_notifications] one, else its [DEFAULT] one. section is '[amqp]',\n"
+      "'[oslo_messaging_notifications]' or '[DEFAULT]'; (None, None) when none is set." },
+    { NULL, NULL, 0, NULL },
+};
+
 int
 mpPyAmqpRegister(PyObject *module)
 {
-    if (PyType_Ready(&mpPyListenerType) < 0)
+    if (PyType_Ready(&mpPyListenerType) < 0 ||
+        PyModule_AddFunctions(module, mpPyAmqpFunctions) < 0)
         return -1;
     return PyModule_AddObjectRef(module, "Listener", (PyObject *)&mpPyListenerType);
 }

@@ -2,12 +2,10 @@
  * logs.c: _migpilot.scan_logs and _migpilot.parse_log_line over mplogline + mptimeline
  *
  * Files are read here, in C, with large read()s and the GIL released; the core only sees
- * bytes. Time zones: the core converts local time through a callback. Here the callback
- * asks Python's zoneinfo (tz given) or the host's zone (tz None, naive datetime.timestamp(),
- * i.e. mktime) while holding the GIL, after the scan. That keeps setenv("TZ")/tzset, which
- * is not thread-safe, out of the process, and follows Python's rules for ambiguous and
- * missing local times (fold = 0). Conversions are few (a dozen per migration) and cached per
- * 15 minutes of local time (every zone's transitions fall on such boundaries).
+ * bytes. Time zones: the core converts local time through a callback, the agent's own
+ * (mplocalzone.c: the zone database read into the core's mptzone, or localtime_r() for
+ * the host's zone), which never touches TZ and follows Python's rule for ambiguous and
+ * missing local times (fold = 0).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -17,12 +15,12 @@
 
 #include "mppy.h"
 #include "mpalloc.h"
+#include "mperror.h"
+#include "mplocalzone.h"
 #include "mplogline.h"
 #include "mptimeline.h"
 
 #define READ_CHUNK (256 << 10)  /* well inside L2: the bytes are parsed while still in cache */
-#define CACHE_SLOTS 64
-#define BLOCK_MS (15 * 60 * 1000)
 
 /* ---- json_t to Python ---- */
 
@@ -83,139 +81,6 @@ jsonToPy(json_t *j)
     }
 }
 
-/* ---- time zone converter (GIL held) ---- */
-
-typedef struct {
-    PyObject *datetimeCls;   /* datetime.datetime */
-    PyObject *zone;          /* ZoneInfo, or NULL for the host's zone */
-    bool failed;             /* a Python exception is pending */
-    struct {
-        int64_t block;
-        int64_t offset;      /* epoch ms - local ms at the block's start */
-        bool used;
-    } cache[CACHE_SLOTS];
-} pyZone;
-
-static int64_t
-pyConvertBlock(pyZone *z, int64_t blockLocalMs)
-{
-    int64_t days = blockLocalMs >= 0 ? blockLocalMs / 86400000 :
-        -((-blockLocalMs + 86399999) / 86400000);
-    int64_t msOfDay = blockLocalMs - days * 86400000;
-    int64_t y, m, d;
-    PyObject *dt = NULL, *ts = NULL;
-    int64_t ret = INT64_MIN;
-
-    {
-        /* civil_from_days (Howard Hinnant) */
-        int64_t zz = days + 719468;
-        int64_t era = (zz >= 0 ? zz : zz - 146096) / 146097;
-        int64_t doe = zz - era * 146097;
-        int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-        int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        int64_t mp = (5 * doy + 2) / 153;
-
-        d = doy - (153 * mp + 2) / 5 + 1;
-        m = mp < 10 ? mp + 3 : mp - 9;
-        y = yoe + era * 400 + (m <= 2);
-    }
-    dt = PyObject_CallFunction(z->datetimeCls, "LLLLLLlO", (long long)y, (long long)m,
-                               (long long)d, (long long)(msOfDay / 3600000),
-                               (long long)(msOfDay / 60000 % 60),
-                               (long long)(msOfDay / 1000 % 60), 0L,
-                               z->zone ? z->zone : Py_None);
-    if (!dt)
-        goto cleanup;
-    ts = PyObject_CallMethod(dt, "timestamp", NULL);
-    if (!ts)
-        goto cleanup;
-    ret = (int64_t)(PyFloat_AsDouble(ts) * 1000.0 + (PyFloat_AsDouble(ts) >= 0 ? 0.5 : -0.5));
-    if (PyErr_Occurred())
-        ret = INT64_MIN;
-
- cleanup:
-    Py_XDECREF(dt);
-    Py_XDECREF(ts);
-    return ret;
-}
-
-static int64_t
-pyConvert(const struct tm *tm, int ms, void *opaque)
-{
-    pyZone *z = opaque;
-    int64_t local = mpTimeUTCToEpochMs(tm, ms, NULL);
-    int64_t block, epoch;
-    size_t slot;
-
-    if (z->failed || local == INT64_MIN)
-        return INT64_MIN;
-    block = local >= 0 ? local / BLOCK_MS : -((-local + BLOCK_MS - 1) / BLOCK_MS);
-    slot = (size_t)(block & (CACHE_SLOTS - 1));
-    if (z->cache[slot].used && z->cache[slot].block == block)
-        return local + z->cache[slot].offset;
-    epoch = pyConvertBlock(z, block * BLOCK_MS);
-    if (epoch == INT64_MIN) {
-        /* e.g. a year datetime does not accept: the stamp's epoch_ms is null */
-        if (PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_ValueError) &&
-            !PyErr_ExceptionMatches(PyExc_OverflowError) &&
-            !PyErr_ExceptionMatches(PyExc_OSError)) {
-            z->failed = true;
-            return INT64_MIN;
-        }
-        PyErr_Clear();
-        return INT64_MIN;
-    }
-    z->cache[slot].used = true;
-    z->cache[slot].block = block;
-    z->cache[slot].offset = epoch - block * BLOCK_MS;
-    return local + z->cache[slot].offset;
-}
-
-static int
-pyZoneInit(pyZone *z, const char *tz)
-{
-    PyObject *mod = NULL;
-    int ret = -1;
-
-    memset(z, 0, sizeof(*z));
-    if (!(mod = PyImport_ImportModule("datetime")))
-        goto cleanup;
-    if (!(z->datetimeCls = PyObject_GetAttrString(mod, "datetime")))
-        goto cleanup;
-    Py_CLEAR(mod);
-    if (tz) {
-        PyObject *cls;
-
-        if (!(mod = PyImport_ImportModule("zoneinfo")))
-            goto cleanup;
-        if (!(cls = PyObject_GetAttrString(mod, "ZoneInfo")))
-            goto cleanup;
-        z->zone = PyObject_CallFunction(cls, "s", tz);
-        Py_DECREF(cls);
-        if (!z->zone) {
-            if (PyErr_ExceptionMatches(PyExc_KeyError) ||
-                PyErr_ExceptionMatches(PyExc_ValueError) ||
-                PyErr_ExceptionMatches(PyExc_OSError)) {
-                PyErr_Clear();
-                PyErr_Format(mpPyError, "unknown time zone '%s'", tz);
-            }
-            goto cleanup;
-        }
-    }
-    ret = 0;
-
- cleanup:
-    Py_XDECREF(mod);
-    return ret;
-}
-
-static void
-pyZoneClear(pyZone *z)
-{
-    Py_CLEAR(z->datetimeCls);
-    Py_CLEAR(z->zone);
-}
-
 /* ---- file scanning (GIL released) ---- */
 
 /*
@@ -231,7 +96,6 @@ typedef struct {
     mpMigrationRecord *queue;
     size_t nqueue, allocQueue;
     PyThreadState *save;          /* non-NULL while the GIL is released */
-    const bool *convFailed;       /* the zone converter raised */
     bool failed;                  /* a Python exception is pending */
 } scanCtx;
 
@@ -261,11 +125,6 @@ deliverQueued(scanCtx *ctx)
         if (ctx->peer)
             mpTimelineCorrelateRecord(rec, ctx->peer);
         j = mpTimelineRecordToJSON(ctx->tl, rec);
-        if (ctx->convFailed && *ctx->convFailed) {
-            json_decref(j);
-            ctx->failed = true;
-            break;
-        }
         d = jsonToPy(j);
         json_decref(j);
         r = d ? PyObject_CallOneArg(ctx->onRecord, d) : NULL;
@@ -435,10 +294,9 @@ pyScanLogs(PyObject *self, PyObject *args, PyObject *kwargs)
     mpTimeline *tl = NULL, *peer = NULL;
     fileSet files = { 0 }, peerFiles = { 0 };
     scanCtx ctx = { 0 };
-    pyZone zone;
+    mpLocalZone *zone = NULL;
     json_t *j = NULL;
     PyObject *ret = NULL;
-    bool zoneReady = false;
 
     (void)self;
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|zOO:scan_logs", kwlist, &list, &tz,
@@ -452,9 +310,10 @@ pyScanLogs(PyObject *self, PyObject *args, PyObject *kwargs)
         PyErr_SetString(PyExc_TypeError, "on_record must be callable");
         return NULL;
     }
-    if (pyZoneInit(&zone, tz) < 0)
+    if (!(zone = mpLocalZoneNew(tz))) {
+        PyErr_SetString(mpPyError, mpGetLastErrorMessage());
         goto cleanup;
-    zoneReady = true;
+    }
     if (fileSetOpen(&files, list) < 0 ||
         (peerList != Py_None && fileSetOpen(&peerFiles, peerList) < 0))
         goto cleanup;
@@ -466,21 +325,18 @@ pyScanLogs(PyObject *self, PyObject *args, PyObject *kwargs)
         if (scanInto(&peerCtx, &peerFiles) < 0)
             goto cleanup;
     }
-    tl = mpTimelineNew(pyConvert, &zone);
+    tl = mpTimelineNew(mpLocalZoneConvert, zone);
     ctx.tl = tl;
     ctx.peer = peer;
-    ctx.convFailed = &zone.failed;
     if (onRecord != Py_None) {
         ctx.onRecord = onRecord;
         mpTimelineSetRecordCallback(tl, queueRecord, &ctx);
     }
-    if (scanInto(&ctx, &files) < 0 || zone.failed)
+    if (scanInto(&ctx, &files) < 0)
         goto cleanup;
     if (peer)
         mpTimelineCorrelate(tl, peer);
     j = mpTimelineToJSON(tl);
-    if (zone.failed)
-        goto cleanup;
     ret = jsonToPy(j);
 
  cleanup:
@@ -490,8 +346,7 @@ pyScanLogs(PyObject *self, PyObject *args, PyObject *kwargs)
     free(ctx.queue);
     fileSetClose(&files);
     fileSetClose(&peerFiles);
-    if (zoneReady)
-        pyZoneClear(&zone);
+    mpLocalZoneFree(zone);
     return ret;
 }
 

@@ -40,7 +40,7 @@ PyInit__migpilot(void)
         goto error;
     if (mpPyLogsRegister(mod) < 0 || mpPyOsloRegister(mod) < 0 ||
         mpPyPolicyRegister(mod) < 0 || mpPyAmqpRegister(mod) < 0 ||
-        mpPyForecastRegister(mod) < 0)
+        mpPyForecastRegister(mod) < 0 || mpPyTextRegister(mod) < 0)
         goto error;
     return mod;
 

@@ -14,6 +14,7 @@ int mpPyOsloRegister(PyObject *module);     /* oslo.c: the oslo envelope codec *
 int mpPyPolicyRegister(PyObject *module);   /* policy.c: the convergence policy */
 int mpPyAmqpRegister(PyObject *module);     /* amqp.c: the AMQP notification listener */
 int mpPyForecastRegister(PyObject *module); /* forecast.c: the migration forecast */
+int mpPyTextRegister(PyObject *module);     /* text.c: booleans */
 
 /* Sets dict[key] = value and drops the caller's reference to value (also on error);
  * value NULL means an exception is already set. 0, or -1 with an exception. */

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "mppy.h"
+#include "mppyjson.h"
 #include "mperror.h"
 #include "mppolicy.h"
 
@@ -192,7 +193,7 @@ mpPyPolicySampleFromDict(PyObject *dict, mpPolicySample *s)
 {
     PyObject *key, *value;
     Py_ssize_t pos = 0;
-    unsigned long long pps = 0, page = 4096;
+    unsigned long long pps = 0, page = MP_POLICY_PAGE_SIZE_DEFAULT;
     bool have_pps = false, have_elapsed = false;
 
     memset(s, 0, sizeof(*s));
@@ -279,70 +280,19 @@ mpPyPolicySampleFromDict(PyObject *dict, mpPolicySample *s)
         return -1;
     }
     if (have_pps && !(s->has & MP_POLICY_HAS_DIRTY)) {
-        /* pages/s x page size, saturating rather than wrapping */
-        if (page == 0)
-            page = 4096;
-        s->dirty_bps = pps > ~0ULL / page ? ~0ULL : pps * page;
+        s->dirty_bps = mpPolicyDirtyBps(pps, page);
         s->has |= MP_POLICY_HAS_DIRTY;
     }
     return 0;
 }
 
 static PyObject *
-mpPyOptLL(long long v)
-{
-    if (v < 0)
-        Py_RETURN_NONE;
-    return PyLong_FromLongLong(v);
-}
-
-static PyObject *
-mpPyOptDouble(double v)
-{
-    if (!(v >= 0) || !isfinite(v))
-        Py_RETURN_NONE;
-    return PyFloat_FromDouble(v);
-}
-
-static PyObject *
 mpPyDecisionToDict(const mpPolicyDecision *d)
 {
-    PyObject *dict = PyDict_New();
+    json_t *j = mpPolicyDecisionToJSON(d);
+    PyObject *dict = mpPyFromJSON(j);
 
-    if (!dict)
-        return NULL;
-    if (mpPyDictSteal(dict, "action",
-                      PyUnicode_FromString(mpPolicyActionToString(d->action))) < 0 ||
-        mpPyDictSteal(dict, "rule", PyUnicode_FromString(mpPolicyRuleToString(d->rule))) < 0 ||
-        mpPyDictSteal(dict, "switch_decided", PyBool_FromLong(d->switch_decided)) < 0 ||
-        mpPyDictSteal(dict, "acted_on", PyBool_FromLong(d->acted_on)) < 0 ||
-        mpPyDictSteal(dict, "evaluated", PyBool_FromLong(d->evaluated)) < 0 ||
-        mpPyDictSteal(dict, "prediction",
-                      PyUnicode_FromString(mpPolicyPredictionToString(d->prediction))) < 0 ||
-        mpPyDictSteal(dict, "pass", PyLong_FromUnsignedLong(d->pass)) < 0 ||
-        mpPyDictSteal(dict, "elapsed_ms", PyLong_FromUnsignedLongLong(d->elapsed_ms)) < 0 ||
-        mpPyDictSteal(dict, "rho", mpPyOptDouble(d->rho)) < 0 ||
-        mpPyDictSteal(dict, "rho_reported", mpPyOptDouble(d->rho_reported)) < 0 ||
-        mpPyDictSteal(dict, "remaining_start", mpPyOptLL(d->remaining_start)) < 0 ||
-        mpPyDictSteal(dict, "remaining_prev", mpPyOptLL(d->remaining_prev)) < 0 ||
-        mpPyDictSteal(dict, "threshold_bytes", mpPyOptLL(d->threshold_bytes)) < 0 ||
-        mpPyDictSteal(dict, "bandwidth_bps", mpPyOptLL(d->bandwidth_bps)) < 0 ||
-        mpPyDictSteal(dict, "predicted_passes", mpPyOptDouble(d->predicted_passes)) < 0 ||
-        mpPyDictSteal(dict, "predicted_finish_ms", mpPyOptLL(d->predicted_finish_ms)) < 0 ||
-        mpPyDictSteal(dict, "switch_cost_ms", mpPyOptLL(d->switch_cost_ms)) < 0 ||
-        mpPyDictSteal(dict, "dirty_status",
-                      PyUnicode_FromString(mpPolicyDirtyStatusToString(d->dirty_status))) < 0 ||
-        mpPyDictSteal(dict, "dirty_fallback", PyBool_FromLong(d->dirty_fallback)) < 0 ||
-        mpPyDictSteal(dict, "dirty_wss_bytes", mpPyOptLL(d->dirty_wss_bytes)) < 0 ||
-        mpPyDictSteal(dict, "dirty_write_bps", mpPyOptLL(d->dirty_write_bps)) < 0 ||
-        mpPyDictSteal(dict, "dirty_age_ms", mpPyOptLL(d->dirty_age_ms)) < 0 ||
-        mpPyDictSteal(dict, "predicted_remaining", mpPyOptLL(d->predicted_remaining)) < 0 ||
-        mpPyDictSteal(dict, "explanation", PyUnicode_DecodeUTF8(d->explanation,
-                                                                (Py_ssize_t)strlen(d->explanation),
-                                                                "replace")) < 0) {
-        Py_DECREF(dict);
-        return NULL;
-    }
+    json_decref(j);
     return dict;
 }
 
@@ -564,6 +514,82 @@ mpPyPolicyGetConfig(mpPyPolicy *self, void *closure)
     return NULL;
 }
 
+/* ---- libvirt's job statistics to a sample ---- */
+
+typedef struct {
+    PyObject *stats;
+    bool failed;              /* a Python exception is pending */
+} mpPyJobStats;
+
+static bool
+mpPyJobStat(const char *name, unsigned long long *value, void *opaque)
+{
+    mpPyJobStats *js = opaque;
+    PyObject *v;
+
+    if (js->failed || !(v = PyDict_GetItemString(js->stats, name)) || v == Py_None)
+        return false;
+    if (mpPyNonNegativeULL("job stats", name, v, value) < 0) {
+        js->failed = true;
+        return false;
+    }
+    return true;
+}
+
+static PyObject *
+mpPyOptULL(const mpPolicySample *s, unsigned int has, unsigned long long v)
+{
+    if (has && !(s->has & has))
+        Py_RETURN_NONE;
+    return PyLong_FromUnsignedLongLong(v);
+}
+
+static PyObject *
+mpPySampleFromJobStats(PyObject *self, PyObject *stats)
+{
+    mpPyJobStats js = { stats, false };
+    mpPolicySample s;
+    PyObject *dict;
+
+    (void)self;
+    if (!PyDict_Check(stats)) {
+        PyErr_SetString(PyExc_TypeError, "sample_from_job_stats() takes a dict");
+        return NULL;
+    }
+    mpPolicySampleFromJobStats(&s, mpPyJobStat, &js);
+    if (js.failed || !(dict = PyDict_New()))
+        return NULL;
+    if (mpPyDictSteal(dict, "elapsed_ms", mpPyOptULL(&s, 0, s.elapsed_ms)) < 0 ||
+        mpPyDictSteal(dict, "pass", mpPyOptULL(&s, MP_POLICY_HAS_PASS, s.pass)) < 0 ||
+        mpPyDictSteal(dict, "memory_total",
+                      mpPyOptULL(&s, MP_POLICY_HAS_TOTAL, s.memory_total)) < 0 ||
+        mpPyDictSteal(dict, "memory_processed",
+                      mpPyOptULL(&s, MP_POLICY_HAS_PROCESSED, s.memory_processed)) < 0 ||
+        mpPyDictSteal(dict, "memory_remaining",
+                      mpPyOptULL(&s, MP_POLICY_HAS_REMAINING, s.memory_remaining)) < 0 ||
+        mpPyDictSteal(dict, "memory_bps",
+                      mpPyOptULL(&s, MP_POLICY_HAS_BPS, s.memory_bps)) < 0 ||
+        mpPyDictSteal(dict, "dirty_rate_bps",
+                      mpPyOptULL(&s, MP_POLICY_HAS_DIRTY, s.dirty_bps)) < 0 ||
+        mpPyDictSteal(dict, "expected_downtime_ms",
+                      mpPyOptULL(&s, MP_POLICY_HAS_EXP_DOWNTIME, s.expected_downtime_ms)) < 0) {
+        Py_DECREF(dict);
+        return NULL;
+    }
+    return dict;
+}
+
+static PyMethodDef mpPyPolicyFunctions[] = {
+    { "sample_from_job_stats", (PyCFunction)mpPySampleFromJobStats, METH_O,
+      "sample_from_job_stats(stats: dict) -> dict\n\n"
+      "The job-stats part of a feed_sample() sample, from virDomainGetJobStats's dict of an\n"
+      "active job, as the agent reads it: elapsed_ms, pass, memory_total,\n"
+      "memory_processed, memory_remaining, memory_bps, dirty_rate_bps (memory_dirty_rate x\n"
+      "memory_page_size) and expected_downtime_ms (libvirt's downtime); None where the job\n"
+      "has no such figure (elapsed_ms: 0)." },
+    { NULL, NULL, 0, NULL },
+};
+
 static PyMethodDef mpPyPolicyMethods[] = {
     { "feed_sample", (PyCFunction)mpPyPolicyFeedSample, METH_O,
       "feed_sample(sample: dict) -> dict\n\n"
@@ -607,7 +633,8 @@ static PyTypeObject mpPyPolicyType = {
 int
 mpPyPolicyRegister(PyObject *module)
 {
-    if (PyType_Ready(&mpPyPolicyType) < 0)
+    if (PyType_Ready(&mpPyPolicyType) < 0 ||
+        PyModule_AddFunctions(module, mpPyPolicyFunctions) < 0)
         return -1;
     return PyModule_AddObjectRef(module, "Policy", (PyObject *)&mpPyPolicyType);
 }

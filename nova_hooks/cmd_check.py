@@ -18,6 +18,7 @@ import sys
 
 import yaml
 
+import _migpilot
 from nova_hooks import novacompat
 
 SUCCESS, WARNING, FAILURE = 'Success', 'Warning', 'Failure'
@@ -40,9 +41,6 @@ MIN_LIBVIRT_POSTCOPY = (1, 3, 3)
 MIN_QEMU_POSTCOPY = (2, 5, 0)
 MIN_LIBVIRT_RECOVERY = (8, 5, 0)
 MIN_QEMU_RECOVERY = (3, 0, 0)
-
-_TRUE = ('1', 'true', 'yes', 'on')
-_FALSE = ('0', 'false', 'no', 'off')
 
 
 class CheckError(Exception):
@@ -86,10 +84,10 @@ class Conf:
         value = self.get(section, key)
         if value is None or value == '':
             return default
-        if value.lower() in _TRUE:
-            return True
-        if value.lower() in _FALSE:
-            return False
+        # the agent's own reading (the core's mpParseBool)
+        parsed = _migpilot.parse_bool(value)
+        if parsed is not None:
+            return parsed
         raise CheckError('%s: [%s] %s = %r is not a boolean' % (self.path, section, key, value))
 
     def int(self, section, key, default):
@@ -329,14 +327,15 @@ class Checker:
                      '%s: post-copy and post-copy recovery available' % what)
 
     def transport_url(self):
-        url = self.migpilot.get('amqp', 'transport_url', '')
-        if url:
-            return url, '%s [amqp] transport_url' % self.migpilot.path
-        for section in ('oslo_messaging_notifications', 'DEFAULT'):
-            url = self.nova.get(section, 'transport_url', '')
-            if url:
-                return url, '%s [%s] transport_url' % (self.nova.path, section)
-        return None, None
+        # the agent's own choice (mpTransportUrlResolve)
+        url, section = _migpilot.resolve_transport_url(
+            self.migpilot.get('amqp', 'transport_url', ''),
+            self.nova.get('oslo_messaging_notifications', 'transport_url', ''),
+            self.nova.get('DEFAULT', 'transport_url', ''))
+        if url is None:
+            return None, None
+        path = self.migpilot.path if section == '[amqp]' else self.nova.path
+        return url, '%s %s transport_url' % (path, section)
 
     def check_bus(self):
         url, origin = self.transport_url()
@@ -344,7 +343,6 @@ class Checker:
             self.add(FAILURE, 'bus', 'no transport_url in %s or %s: set [DEFAULT] '
                      'transport_url' % (self.migpilot.path, self.nova.path))
             return
-        import _migpilot
         exchange = self.migpilot.get('amqp', 'exchange', 'nova')
         # nova's exchange as the agent declares it (durable = auto follows nova.conf)
         from nova_hooks import cmd_listen

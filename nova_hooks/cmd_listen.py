@@ -42,9 +42,10 @@ def _conf_get(parser, section, key):
 
 def bus_settings(migpilot_conf=MIGPILOT_CONF, nova_conf=NOVA_CONF):
     """(transport_url or None, exchange, durable) as the agent would use them: migpilot.conf
-    [amqp], the URL falling back to nova.conf's [DEFAULT] transport_url; durable (nova's
-    exchange) as [amqp] durable resolves it, auto following nova.conf's
-    [oslo_messaging_rabbit] amqp_durable_queues or rabbit_quorum_queue as oslo does."""
+    [amqp], the URL falling back to nova.conf's [oslo_messaging_notifications], then its
+    [DEFAULT] transport_url; durable (nova's exchange) as [amqp] durable resolves it, auto
+    following nova.conf's [oslo_messaging_rabbit] amqp_durable_queues or
+    rabbit_quorum_queue as oslo does."""
     conf = _read_conf(migpilot_conf)
     url = _conf_get(conf, 'amqp', 'transport_url')
     exchange = _conf_get(conf, 'amqp', 'exchange') or 'nova'
@@ -57,15 +58,18 @@ def bus_settings(migpilot_conf=MIGPILOT_CONF, nova_conf=NOVA_CONF):
             for key in ('amqp_durable_queues', 'rabbit_quorum_queue'))
     else:
         durable = _truth(durable, False)
-    if not url:
-        url = _conf_get(nova, 'DEFAULT', 'transport_url')
+    # the agent's own choice (mpTransportUrlResolve): nova's notification transport first
+    url = _migpilot.resolve_transport_url(
+        url, _conf_get(nova, 'oslo_messaging_notifications', 'transport_url'),
+        _conf_get(nova, 'DEFAULT', 'transport_url'))[0]
     return url, exchange, durable
 
 
 def _truth(value, default):
     if value is None:
         return default
-    return value.lower() in ('1', 'true', 'yes', 'on')
+    # the agent's own reading (the core's mpParseBool); not a boolean counts as false
+    return bool(_migpilot.parse_bool(value))
 
 
 def tls_settings(migpilot_conf=MIGPILOT_CONF):

@@ -56,26 +56,12 @@ POSTCOPY_STATUS = 'running (post-copy)'
 
 
 def sample_from_stats(stats, postcopy_permitted, in_postcopy, max_downtime_ms=None):
-    """The policy's sample for one virDomainGetJobStats result (an active job);
-    max_downtime_ms is the limit nova last set (None: not known yet)."""
-    sample = {
-        'elapsed_ms': stats.get('time_elapsed', 0),
-        'pass': stats.get('memory_iteration'),
-        'memory_total': stats.get('memory_total'),
-        'memory_processed': stats.get('memory_processed'),
-        'memory_remaining': stats.get('memory_remaining'),
-        'memory_bps': stats.get('memory_bps'),
-        'dirty_rate_pps': stats.get('memory_dirty_rate'),
-        'page_size': stats.get('memory_page_size'),
-        # for an active job libvirt's "downtime" is QEMU's expected downtime
-        'expected_downtime_ms': stats.get('downtime'),
-        'max_downtime_ms': max_downtime_ms,
-        'postcopy_permitted': postcopy_permitted,
-        'in_postcopy': in_postcopy,
-    }
-    # the first polls of a job lack most figures, and a pass of 0 means "not started"
-    if not sample['pass']:
-        sample['pass'] = None
+    """The policy's sample for one virDomainGetJobStats result (an active job), read as the
+    agent reads it (the core's table); max_downtime_ms is the limit nova last set (None:
+    not known yet)."""
+    sample = _migpilot.sample_from_job_stats(stats)
+    sample.update(max_downtime_ms=max_downtime_ms, postcopy_permitted=postcopy_permitted,
+                  in_postcopy=in_postcopy)
     return sample
 
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "mpalloc.h"
+#include "mpcalendar.h"
 #include "mplogline.h"
 
 #define IS_DIGIT(c) ((unsigned char)((c) - '0') < 10)
@@ -23,38 +24,6 @@ mpLogLevelName(mpLogLevel level)
     if ((unsigned)level >= MP_LOG_LEVEL_LAST)
         return "";
     return levelNames[level];
-}
-
-/* Howard Hinnant's days_from_civil: exact for the proleptic Gregorian calendar. Inline:
- * every line's timestamp goes through it. */
-static inline int64_t
-daysFromCivil(int64_t y, int m, int d)
-{
-    int64_t era;
-    int64_t yoe, doy, doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = y - era * 400;
-    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-int64_t
-mpDaysFromCivil(int64_t y, int m, int d)
-{
-    return daysFromCivil(y, m, d);
-}
-
-static int
-daysInMonth(int y, int m)
-{
-    static const int days[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-
-    if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
-        return 29;
-    return days[m - 1];
 }
 
 static inline int
@@ -138,10 +107,10 @@ parseTimestamp(const char *p, mpLogTime *t)
     t->second = dig2(p + 17);
     t->ms = (p[20] - '0') * 100 + dig2(p + 21);
     if (t->month < 1 || t->month > 12 || t->day < 1 ||
-        t->day > daysInMonth(t->year, t->month) ||
+        t->day > mpDaysInMonth(t->year, t->month) ||
         t->hour > 23 || t->minute > 59 || t->second > 59)
         return false;
-    t->localMs = ((daysFromCivil(t->year, t->month, t->day) * 24 + t->hour) * 60 +
+    t->localMs = ((mpDaysFromCivil(t->year, t->month, t->day) * 24 + t->hour) * 60 +
                   t->minute) * 60000 + t->second * 1000 + t->ms;
     return true;
 }

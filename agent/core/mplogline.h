@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mpcalendar.h"   /* mpDaysFromCivil: how localMs counts */
+
 /* A view into the caller's buffer; p is NULL when len is 0 and the field is absent. */
 typedef struct {
     const char *p;
@@ -107,9 +109,6 @@ mpLogLineKind mpLogLineParse(const char *buf, size_t len, mpLogLine *out);
 
 /* "DEBUG", "INFO", ... ("" for NONE). */
 const char *mpLogLevelName(mpLogLevel level);
-
-/* Pure calendar arithmetic: days since 1970-01-01 of a proleptic Gregorian date. */
-int64_t mpDaysFromCivil(int64_t y, int m, int d);
 
 /*
  * mpLineSplitter: feed arbitrary chunks, get whole lines (without '\n'). Lines that lie

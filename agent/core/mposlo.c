@@ -9,7 +9,9 @@
 
 #include "mposlo.h"
 #include "mpalloc.h"
+#include "mpcalendar.h"
 #include "mperror.h"
+#include "mptext.h"
 
 struct _mpOsloMessage {
     json_t *root;       /* the inner message (the whole body for a bare 1.0 message) */
@@ -18,7 +20,7 @@ struct _mpOsloMessage {
 
 /* Bytes of input quoted in an error message: enough to recognise, bounded for logs. */
 #define MP_OSLO_EXCERPT_BYTES 40
-#define MP_OSLO_EXCERPT_BUFLEN (MP_OSLO_EXCERPT_BYTES * 4 + 8)
+#define MP_OSLO_EXCERPT_BUFLEN MP_ESCAPE_BUFLEN(MP_OSLO_EXCERPT_BYTES)
 
 /* uuid5(NAMESPACE_URL, "urn:migpilot:oslo-message-id") */
 static const uint8_t mpOsloNamespace[16] = {
@@ -28,42 +30,10 @@ static const uint8_t mpOsloNamespace[16] = {
 
 /* ---- error excerpts ---------------------------------------------------------------- */
 
-/*
- * Copies at most maxIn bytes of s into out as printable ASCII (anything else as \xNN),
- * adding "..." when cut, so that error messages stay one short line whatever the input.
- */
-static void
-mpOsloExcerptN(const char *s, size_t len, size_t maxIn, char *out, size_t outsz)
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t o = 0;
-    size_t i;
-
-    for (i = 0; i < len && i < maxIn; i++) {
-        unsigned char c = (unsigned char)s[i];
-
-        if (o + 8 >= outsz)
-            break;
-        if (c >= 0x20 && c < 0x7f && c != '\\') {
-            out[o++] = (char)c;
-        } else {
-            out[o++] = '\\';
-            out[o++] = 'x';
-            out[o++] = hex[c >> 4];
-            out[o++] = hex[c & 0xf];
-        }
-    }
-    if (i < len && o + 4 <= outsz) {
-        memcpy(out + o, "...", 3);
-        o += 3;
-    }
-    out[o] = '\0';
-}
-
 static void
 mpOsloExcerpt(const char *s, size_t len, char *out, size_t outsz)
 {
-    mpOsloExcerptN(s, len, MP_OSLO_EXCERPT_BYTES, out, outsz);
+    mpEscapeBytes(s, len, MP_OSLO_EXCERPT_BYTES, out, outsz);
 }
 
 static const char *
@@ -250,41 +220,9 @@ mpOsloIsUuid(const char *s)
 
 /* ---- timestamps ------------------------------------------------------------------------ */
 
-#define MP_OSLO_MS_PER_DAY INT64_C(86400000)
 /* 0001-01-01 00:00:00 and 9999-12-31 23:59:59.999 in epoch ms */
 #define MP_OSLO_MIN_MS INT64_C(-62135596800000)
 #define MP_OSLO_MAX_MS INT64_C(253402300799999)
-
-/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm). */
-static int64_t
-mpOsloDaysFromCivil(int64_t y, int m, int d)
-{
-    int64_t era;
-    int64_t yoe, doy, doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = y - era * 400;
-    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void
-mpOsloCivilFromDays(int64_t z, int64_t *y, int *m, int *d)
-{
-    int64_t era, doe, yoe, doy, mp;
-
-    z += 719468;
-    era = (z >= 0 ? z : z - 146096) / 146097;
-    doe = z - era * 146097;
-    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
 
 static int
 mpOsloDigits(const char *s, int n, int *out)
@@ -305,11 +243,9 @@ mpOsloDigits(const char *s, int n, int *out)
 static int
 mpOsloParseTimestampQuiet(const char *s, int64_t *ms)
 {
-    static const int mdays[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
     int y, mo, d, h, mi, sec;
     int frac = 0;
     int fracDigits = 0;
-    int dim;
     const char *p;
 
     if (!s || strlen(s) < 19)
@@ -340,12 +276,9 @@ mpOsloParseTimestampQuiet(const char *s, int64_t *ms)
         return -1;
     if (y < 1 || mo < 1 || mo > 12 || h > 23 || mi > 59 || sec > 59)
         return -1;
-    dim = mdays[mo - 1];
-    if (mo == 2 && (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
-        dim = 29;
-    if (d < 1 || d > dim)
+    if (d < 1 || d > mpDaysInMonth(y, mo))
         return -1;
-    *ms = mpOsloDaysFromCivil(y, mo, d) * MP_OSLO_MS_PER_DAY +
+    *ms = mpDaysFromCivil(y, mo, d) * MP_MS_PER_DAY +
           (int64_t)h * 3600000 + (int64_t)mi * 60000 + (int64_t)sec * 1000 + frac / 1000;
     return 0;
 }
@@ -377,13 +310,13 @@ mpOsloFormatTimestamp(int64_t ms, char *buf, size_t buflen)
         mpReportError("timestamp buffer of %zu bytes is too small", buflen);
         return -1;
     }
-    days = ms / MP_OSLO_MS_PER_DAY;
-    rem = ms % MP_OSLO_MS_PER_DAY;
+    days = ms / MP_MS_PER_DAY;
+    rem = ms % MP_MS_PER_DAY;
     if (rem < 0) {
-        rem += MP_OSLO_MS_PER_DAY;
+        rem += MP_MS_PER_DAY;
         days--;
     }
-    mpOsloCivilFromDays(days, &y, &m, &d);
+    mpCivilFromDays(days, &y, &m, &d);
     snprintf(buf, buflen, "%04d-%02d-%02d %02d:%02d:%02d.%06d",
              (int)y, m, d, (int)(rem / 3600000), (int)(rem / 60000 % 60),
              (int)(rem / 1000 % 60), (int)(rem % 1000) * 1000);
@@ -527,7 +460,7 @@ mpOsloCheckUtf8(const char *text, size_t len, const char *what)
 
     while (i < len) {
         if (!(n = mpOsloUtf8Len(s + i, len - i))) {
-            mpOsloExcerptN(text + i, len - i, 4, ex, sizeof(ex));
+            mpEscapeBytes(text + i, len - i, 4, ex, sizeof(ex));
             mpReportError("%s is not valid UTF-8 at offset %zu (bytes %s)", what, i, ex);
             return -1;
         }
@@ -561,7 +494,7 @@ mpOsloScan(const char *text, size_t len, int maxDepth, const char *what)
             size_t n = mpOsloUtf8Len(s + i, len - i);
 
             if (n == 0) {
-                mpOsloExcerptN(text + i, len - i, 4, ex, sizeof(ex));
+                mpEscapeBytes(text + i, len - i, 4, ex, sizeof(ex));
                 mpReportError("%s is not valid UTF-8 at offset %zu (bytes %s)", what, i, ex);
                 return -1;
             }
@@ -607,7 +540,7 @@ mpOsloParse(const char *text, size_t len, const char *what)
     v = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
     if (!v) {
         /* jansson quotes the offending token: keep it to one printable line */
-        mpOsloExcerptN(err.text, strnlen(err.text, sizeof(err.text)), 120, ex, sizeof(ex));
+        mpEscapeBytes(err.text, strnlen(err.text, sizeof(err.text)), 120, ex, sizeof(ex));
         mpReportError("%s is not valid JSON: %s (line %d, column %d, byte %d)",
                       what, ex, err.line, err.column, err.position);
     }

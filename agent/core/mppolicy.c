@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -867,7 +868,7 @@ mpPolicyDirtyPredict(double wss, double rate, double R, double bw, double thr,
  * saturated set only bounds the rate from below, and the measured one stands.
  */
 static void
-mpPolicyDirtyRateFromPass(const mpPolicy *policy, mpPolicyDirtyGuest *g)
+mpPolicyDirtyRateFromPass(const mpPolicy *policy, double thr, mpPolicyDirtyGuest *g)
 {
     const mpDirtyWindow *last;
     double R = policy->pass1_left, secs = policy->pass1_secs, long_rate;
@@ -886,9 +887,23 @@ mpPolicyDirtyRateFromPass(const mpPolicy *policy, mpPolicyDirtyGuest *g)
      * only a floor. */
     if (!(R < (1 - MP_POLICY_DIRTY_SAME) * g->wss) &&
         (g->rate_lower_bound || !(R / secs >= (1 - MP_POLICY_DIRTY_SAME) * long_rate)))
-        return;
+        goto saturated;
     g->rate = R / secs;
     g->rate_lower_bound = false;
+    return;
+
+ saturated:
+    /* Pass 1 found the set whole, page by page: W is at least what it counted, R less
+     * what QEMU may have left unsent when it synced (it syncs once less than the
+     * threshold remains). Sampling reads a small set low (48 MiB for a 64 MiB set
+     * rewritten flat out: pass 1 counted 77 with 19 of threshold). Where even the
+     * shortest window saturated, the whole set is rewritten within it, so the floor of
+     * the rate is W over that window, with W as pass 1 counted it. */
+    if (R - thr > g->wss) {
+        g->wss = R - thr;
+        if (g->rate_lower_bound && g->short_ms > 0 && g->wss / (g->short_ms / 1000.0) > g->rate)
+            g->rate = g->wss / (g->short_ms / 1000.0);
+    }
 }
 
 /*
@@ -919,7 +934,7 @@ mpPolicyDirtyEvaluate(const mpPolicy *policy, const mpPolicySample *s, unsigned 
         d->dirty_write_bps = mpPolicyToLL(g.rate);
         return false;
     }
-    mpPolicyDirtyRateFromPass(policy, &g);
+    mpPolicyDirtyRateFromPass(policy, thr, &g);
     d->dirty_wss_bytes = mpPolicyToLL(g.wss);
     d->dirty_write_bps = mpPolicyToLL(g.rate);
     if (R <= thr)
@@ -1145,6 +1160,128 @@ mpPolicyDeadlinePassed(const mpPolicy *policy, unsigned int pass, unsigned long 
              "pass %u: pre-copy still running at %.1f s, past the %.1f s deadline", pass,
              (double)now / 1000.0, (double)cfg->deadline_ms / 1000.0);
     return true;
+}
+
+/* ---- decisions as JSON ---- */
+
+static json_t *
+mpPolicyJSONOptInt(long long v)
+{
+    return v >= 0 ? json_integer(v) : json_null();
+}
+
+static json_t *
+mpPolicyJSONOptReal(double v)
+{
+    return v >= 0 && isfinite(v) ? json_real(v) : json_null();
+}
+
+json_t *
+mpPolicyDecisionFiguresToJSON(const mpPolicyDecision *d)
+{
+    json_t *fig = json_object();
+
+    json_object_set_new(fig, "prediction",
+                        json_string(mpPolicyPredictionToString(d->prediction)));
+    json_object_set_new(fig, "rho", mpPolicyJSONOptReal(d->rho));
+    json_object_set_new(fig, "rho_reported", mpPolicyJSONOptReal(d->rho_reported));
+    json_object_set_new(fig, "remaining_at_pass_start_bytes",
+                        mpPolicyJSONOptInt(d->remaining_start));
+    json_object_set_new(fig, "remaining_at_previous_pass_start_bytes",
+                        mpPolicyJSONOptInt(d->remaining_prev));
+    json_object_set_new(fig, "threshold_bytes", mpPolicyJSONOptInt(d->threshold_bytes));
+    json_object_set_new(fig, "bandwidth_bps", mpPolicyJSONOptInt(d->bandwidth_bps));
+    json_object_set_new(fig, "predicted_passes", mpPolicyJSONOptReal(d->predicted_passes));
+    json_object_set_new(fig, "predicted_finish_ms", mpPolicyJSONOptInt(d->predicted_finish_ms));
+    json_object_set_new(fig, "switch_cost_ms", mpPolicyJSONOptInt(d->switch_cost_ms));
+    return fig;
+}
+
+json_t *
+mpPolicyDecisionToJSON(const mpPolicyDecision *d)
+{
+    json_t *j = mpPolicyDecisionFiguresToJSON(d);
+    json_t *expl = json_string(d->explanation);
+
+    if (!expl) {
+        /* not UTF-8 (a cut multi-byte character): the ASCII of it */
+        char ascii[MP_POLICY_EXPLANATION_MAX];
+        size_t i;
+
+        for (i = 0; i + 1 < sizeof(ascii) && d->explanation[i]; i++)
+            ascii[i] = (unsigned char)d->explanation[i] < 0x80 ? d->explanation[i] : '?';
+        ascii[i] = '\0';
+        expl = json_string(ascii);
+    }
+    json_object_set_new(j, "action", json_string(mpPolicyActionToString(d->action)));
+    json_object_set_new(j, "rule", json_string(mpPolicyRuleToString(d->rule)));
+    json_object_set_new(j, "switch_decided", json_boolean(d->switch_decided));
+    json_object_set_new(j, "acted_on", json_boolean(d->acted_on));
+    json_object_set_new(j, "evaluated", json_boolean(d->evaluated));
+    json_object_set_new(j, "pass", json_integer(d->pass));
+    json_object_set_new(j, "elapsed_ms", json_integer((json_int_t)d->elapsed_ms));
+    json_object_set_new(j, "dirty_status",
+                        json_string(mpPolicyDirtyStatusToString(d->dirty_status)));
+    json_object_set_new(j, "dirty_fallback", json_boolean(d->dirty_fallback));
+    json_object_set_new(j, "dirty_wss_bytes", mpPolicyJSONOptInt(d->dirty_wss_bytes));
+    json_object_set_new(j, "dirty_write_bps", mpPolicyJSONOptInt(d->dirty_write_bps));
+    json_object_set_new(j, "dirty_age_ms", mpPolicyJSONOptInt(d->dirty_age_ms));
+    json_object_set_new(j, "predicted_remaining", mpPolicyJSONOptInt(d->predicted_remaining));
+    json_object_set_new(j, "explanation", expl);
+    return j;
+}
+
+/* ---- libvirt's job statistics ---- */
+
+unsigned long long
+mpPolicyDirtyBps(unsigned long long pagesPerSec, unsigned long long pageSize)
+{
+    if (pageSize == 0)
+        pageSize = MP_POLICY_PAGE_SIZE_DEFAULT;
+    return pagesPerSec > ULLONG_MAX / pageSize ? ULLONG_MAX : pagesPerSec * pageSize;
+}
+
+/* The statistics a sample takes as they are: libvirt's name, the field, its flag. */
+static const struct {
+    const char *name;
+    size_t offset;
+    unsigned int has;   /* 0: always expected (time_elapsed) */
+} mpPolicyJobStatFields[] = {
+    { "time_elapsed", offsetof(mpPolicySample, elapsed_ms), 0 },
+    { "memory_total", offsetof(mpPolicySample, memory_total), MP_POLICY_HAS_TOTAL },
+    { "memory_processed", offsetof(mpPolicySample, memory_processed),
+      MP_POLICY_HAS_PROCESSED },
+    { "memory_remaining", offsetof(mpPolicySample, memory_remaining),
+      MP_POLICY_HAS_REMAINING },
+    { "memory_bps", offsetof(mpPolicySample, memory_bps), MP_POLICY_HAS_BPS },
+    /* for an active job libvirt's "downtime" is QEMU's expected downtime */
+    { "downtime", offsetof(mpPolicySample, expected_downtime_ms), MP_POLICY_HAS_EXP_DOWNTIME },
+};
+
+void
+mpPolicySampleFromJobStats(mpPolicySample *s, mpJobStatFunc get, void *opaque)
+{
+    unsigned long long v, pageSize = MP_POLICY_PAGE_SIZE_DEFAULT;
+    size_t i;
+
+    memset(s, 0, sizeof(*s));
+    for (i = 0; i < sizeof(mpPolicyJobStatFields) / sizeof(mpPolicyJobStatFields[0]); i++) {
+        if (get(mpPolicyJobStatFields[i].name, &v, opaque)) {
+            *(unsigned long long *)((char *)s + mpPolicyJobStatFields[i].offset) = v;
+            s->has |= mpPolicyJobStatFields[i].has;
+        }
+    }
+    /* the two that need converting */
+    if (get("memory_iteration", &v, opaque)) {
+        s->pass = v > UINT_MAX ? UINT_MAX : (unsigned int)v;
+        s->has |= MP_POLICY_HAS_PASS;
+    }
+    if (!get("memory_page_size", &pageSize, opaque))
+        pageSize = MP_POLICY_PAGE_SIZE_DEFAULT;
+    if (get("memory_dirty_rate", &v, opaque)) {
+        s->dirty_bps = mpPolicyDirtyBps(v, pageSize);
+        s->has |= MP_POLICY_HAS_DIRTY;
+    }
 }
 
 int

@@ -36,6 +36,8 @@
  */
 #pragma once
 
+#include <jansson.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -127,6 +129,27 @@ typedef struct _mpPolicySample {
     bool in_postcopy;                         /* already switched (by anyone) */
 } mpPolicySample;
 
+/* The page size when libvirt gives none (memory_page_size is newer than memory_dirty_rate). */
+#define MP_POLICY_PAGE_SIZE_DEFAULT 4096ULL
+
+/* Dirty pages/s x page size in bytes/s, saturating; page size 0: the default. */
+unsigned long long mpPolicyDirtyBps(unsigned long long pagesPerSec,
+                                    unsigned long long pageSize);
+
+/* One of libvirt's job statistics by its typed-parameter name (the VIR_DOMAIN_JOB_* macros
+ * are these strings: "time_elapsed", "memory_total", ...): true and *value when the job
+ * has it as an unsigned integer. */
+typedef bool (*mpJobStatFunc)(const char *name, unsigned long long *value, void *opaque);
+
+/*
+ * The job-stats part of a sample, from an active job's statistics (virDomainGetJobStats)
+ * read through get: elapsed_ms, pass (memory_iteration; 0 during setup or after the job),
+ * memory_*, dirty_bps (memory_dirty_rate x memory_page_size) and expected_downtime_ms
+ * ("downtime"). The rest of *s (max_downtime_ms, postcopy_permitted, in_postcopy) is the
+ * caller's: zeroed here. Missing statistics leave their MP_POLICY_HAS_* flag clear.
+ */
+void mpPolicySampleFromJobStats(mpPolicySample *s, mpJobStatFunc get, void *opaque);
+
 /* ---- output ---- */
 
 typedef enum {
@@ -202,6 +225,18 @@ typedef struct _mpPolicyDecision {
                                    * measured prediction) */
     char explanation[MP_POLICY_EXPLANATION_MAX];  /* one line for humans */
 } mpPolicyDecision;
+
+/*
+ * A decision as JSON (new references), with one set of key names everywhere: the figures
+ * are the switch notification's "figures" (prediction, rho, rho_reported,
+ * remaining_at_pass_start_bytes, remaining_at_previous_pass_start_bytes, threshold_bytes,
+ * bandwidth_bps, predicted_passes, predicted_finish_ms, switch_cost_ms: the published wire
+ * format); the whole decision adds action, rule, switch_decided, acted_on, evaluated,
+ * pass, elapsed_ms, dirty_status, dirty_fallback, dirty_wss_bytes, dirty_write_bps,
+ * dirty_age_ms, predicted_remaining and explanation. Unknown figures are null.
+ */
+json_t *mpPolicyDecisionFiguresToJSON(const mpPolicyDecision *d);
+json_t *mpPolicyDecisionToJSON(const mpPolicyDecision *d);
 
 const char *mpPolicyRuleToString(mpPolicyRule rule);
 const char *mpPolicyPredictionToString(mpPolicyPrediction prediction);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "mpalloc.h"
+#include "mpcalendar.h"
 #include "mptimeline.h"
 
 #define PENDING_LIMIT_MS (10 * 60 * 1000)   /* a start line whose instance never shows */

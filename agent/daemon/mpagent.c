@@ -172,6 +172,10 @@ mpAgentNoteNova(mpAgent *agent, const mpOsloInfo *info)
             MP_SET_FIELD(id->destHost, info->publisher_host);
         if (info->host)
             MP_SET_FIELD(id->sourceHost, info->host);
+        /* kept on disk for post-copy recovery after a restart (before the job starts:
+         * post_dest.* comes after it ended, and must not bring the record back) */
+        if (info->publisher_host && agent->monitor)
+            mpMonitorNoteDestination(agent->monitor, info->instance_uuid, id->destHost);
         break;
     case MP_OSLO_LM_POST_DEST_START:
     case MP_OSLO_LM_POST_DEST_END:

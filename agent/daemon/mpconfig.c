@@ -15,6 +15,7 @@
 #include "mpconfig.h"
 #include "mperror.h"
 #include "mplog.h"
+#include "mptext.h"
 #include "mpurl.h"
 
 typedef enum {
@@ -191,31 +192,10 @@ mpConfigFreeList(char ***list, size_t *n)
     *n = 0;
 }
 
-/* 0 and *out set when value is a boolean (as oslo.config spells them), -1 otherwise. */
-static int
-mpConfigMatchBool(const char *value, bool *out)
-{
-    static const char *const truths[] = { "true", "yes", "on", "1" };
-    static const char *const lies[] = { "false", "no", "off", "0" };
-    size_t i;
-
-    for (i = 0; i < 4; i++) {
-        if (strcasecmp(value, truths[i]) == 0) {
-            *out = true;
-            return 0;
-        }
-        if (strcasecmp(value, lies[i]) == 0) {
-            *out = false;
-            return 0;
-        }
-    }
-    return -1;
-}
-
 static int
 mpConfigParseBool(const char *value, bool *out)
 {
-    if (mpConfigMatchBool(value, out) < 0) {
+    if (mpParseBool(value, out) < 0) {
         mpReportError("expected true or false, got '%.64s'", value);
         return -1;
     }
@@ -295,7 +275,7 @@ mpConfigSetOption(mpConfig *cfg, const mpOption *opt, const char *value)
             *(int *)field = MP_CONFIG_DURABLE_AUTO;
             return 0;
         }
-        if (mpConfigMatchBool(value, &b) < 0) {
+        if (mpParseBool(value, &b) < 0) {
             mpReportError("expected auto, true or false, got '%.64s'", value);
             return -1;
         }
@@ -669,7 +649,7 @@ mpNovaConfBool(const mpConfig *cfg, const char *key, const char *value, bool *ou
     *out = false;
     if (!value || !*value)
         return 0;
-    if (mpConfigMatchBool(value, out) < 0) {
+    if (mpParseBool(value, out) < 0) {
         mpReportError("%s: [oslo_messaging_rabbit] %s: expected true or false, got '%.64s'",
                       cfg->novaConf, key, value);
         return -1;
@@ -764,7 +744,9 @@ int
 mpConfigResolveTransport(mpConfig *cfg)
 {
     mpNovaConf nc = { NULL, NULL, NULL, NULL };
-    bool haveUrl = cfg->transportUrl && *cfg->transportUrl;
+    const char *url = NULL;
+    bool haveUrl = mpTransportUrlResolve(cfg->transportUrl, NULL, NULL, &url) ==
+        MP_TRANSPORT_FROM_AGENT;
     char *where = NULL;
     int ret = -1;
     int rc;
@@ -785,13 +767,14 @@ mpConfigResolveTransport(mpConfig *cfg)
         ret = mpConfigCheckTransport(cfg->transportUrl, "[amqp] transport_url");
         goto cleanup;
     }
-    if (!nc.notificationsUrl && !nc.defaultUrl) {
+    if (mpTransportUrlResolve(NULL, nc.notificationsUrl, nc.defaultUrl, &url) ==
+        MP_TRANSPORT_FROM_NONE) {
         mpReportError("[amqp] transport_url: not set, and %s sets no transport_url",
                       cfg->novaConf);
         goto cleanup;
     }
     free(cfg->transportUrl);
-    cfg->transportUrl = mpStrdup(nc.notificationsUrl ? nc.notificationsUrl : nc.defaultUrl);
+    cfg->transportUrl = mpStrdup(url);
     where = mpAsprintf("%s: transport_url", cfg->novaConf);
     ret = mpConfigCheckTransport(cfg->transportUrl, where);
 

@@ -15,6 +15,7 @@
 
 #include "mpalloc.h"
 #include "mperror.h"
+#include "mplocalzone.h"
 #include "mplogfollow.h"
 #include "mptimeline.h"
 
@@ -24,7 +25,7 @@
 struct _mpLogFollow {
     char *path;
     char *dir;
-    char *timezone;                 /* NULL: the host's */
+    mpLocalZone *zone;              /* the log's local time */
     uint64_t tail;
     mpLogFollowFunc fn;
     void *opaque;
@@ -44,63 +45,6 @@ struct _mpLogFollow {
     char problem[256];              /* the last problem reported, "" when none */
     uint64_t lines;
 };
-
-/* ---- time ---- */
-
-/*
- * Local time of the log to epoch ms. With a configured zone, TZ is switched around one
- * mktime(): the agent's own code is single-threaded and conversions happen a few times
- * per migration, never per line.
- */
-static int64_t
-followConvert(const struct tm *tm, int ms, void *opaque)
-{
-    mpLogFollow *lf = opaque;
-    struct tm copy = *tm;
-    char *saved = NULL;
-    time_t t;
-
-    if (lf->timezone) {
-        const char *old = getenv("TZ");
-
-        saved = old ? mpStrdup(old) : NULL;
-        setenv("TZ", lf->timezone, 1);
-        tzset();
-    }
-    copy.tm_isdst = -1;
-    t = mktime(&copy);
-    if (lf->timezone) {
-        if (saved)
-            setenv("TZ", saved, 1);
-        else
-            unsetenv("TZ");
-        tzset();
-        free(saved);
-    }
-    if (t == (time_t)-1 && copy.tm_year != 69)
-        return INT64_MIN;
-    return (int64_t)t * 1000 + ms;
-}
-
-/* glibc falls back to UTC for a zone it can not find: refuse unknown names instead. */
-static int
-checkZone(const char *tz)
-{
-    const char *dir = getenv("TZDIR");
-    char path[4096];
-    struct stat st;
-
-    if (!tz[0] || tz[0] == '/' || strstr(tz, "..")) {
-        mpReportError("[logs] timezone '%s': not an IANA zone name", tz);
-        return -1;
-    }
-    snprintf(path, sizeof(path), "%s/%s", dir && dir[0] ? dir : "/usr/share/zoneinfo", tz);
-    if (stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
-        mpReportError("[logs] timezone '%s': unknown zone (no %s)", tz, path);
-        return -1;
-    }
-    return 0;
-}
 
 /* ---- problems, reported once ---- */
 
@@ -335,16 +279,13 @@ mpLogFollowNew(const char *path, const char *timezone, uint64_t tail,
     lf->dirWatch = -1;
     lf->fileWatch = -1;
     lf->fd = -1;
-    if (timezone && timezone[0]) {
-        if (checkZone(timezone) < 0)
-            goto cleanup;
-        lf->timezone = mpStrdup(timezone);
-    }
+    if (!(lf->zone = mpLocalZoneNew(timezone)))
+        goto cleanup;
     if ((lf->inotifyFd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) < 0) {
         mpReportError("inotify: %s", strerror(errno));
         goto cleanup;
     }
-    lf->tl = mpTimelineNew(followConvert, lf);
+    lf->tl = mpTimelineNew(mpLocalZoneConvert, lf->zone);
     mpTimelineSetEventCallback(lf->tl, onEvent, lf);
     mpTimelineSetRecordCallback(lf->tl, onRecord, lf);
     ret = lf;
@@ -368,7 +309,7 @@ mpLogFollowFree(mpLogFollow *lf)
     mpTimelineFree(lf->tl);
     free(lf->path);
     free(lf->dir);
-    free(lf->timezone);
+    mpLocalZoneFree(lf->zone);
     free(lf);
 }
 

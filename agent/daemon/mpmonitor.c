@@ -17,19 +17,31 @@
 #include "mpfeatures.h"
 #include "mplog.h"
 #include "mpmonitor.h"
+#include "mprecoverystate.h"
 
 /* How long a finished job may wait for its JOB_COMPLETED event before it is reported
  * from what is known (a transient domain vanishes with its completed stats). */
 #define MP_MONITOR_FINISH_GRACE_MS 3000
 
-/* The first periodic dirty-rate round after start: soon, not a whole interval later. */
+/* The first periodic dirty-rate round after start: soon, not a whole interval later. A
+ * guest that boots or arrives by migration is measured as soon, on its own: libvirt
+ * refuses a calc once a migration runs, so a guest moved on again before the next round
+ * would otherwise leave with no measurement. */
 #define MP_MONITOR_DIRTY_FIRST_MS 10000u
+/* how often due arrivals are looked for while some are pending */
+#define MP_MONITOR_DIRTY_ARRIVAL_TICK_MS 1000
 
 /* What the resume of a paused post-copy migration asks of libvirt (as virsh migrate
  * --live --p2p --postcopy --postcopy-resume does). Nothing for post-copy preemption: libvirt
  * has no flag for it, QEMU keeps it on across the resume (mpfeatures.c). */
 #define MP_MONITOR_RESUME_FLAGS (VIR_MIGRATE_LIVE | VIR_MIGRATE_PEER2PEER | \
                                  VIR_MIGRATE_POSTCOPY | VIR_MIGRATE_POSTCOPY_RESUME)
+
+/* Saved destinations (mprecoverystate.h): older than this at start, no migration is left
+ * to resume; one whose guest is here but not migrating is over after the idle time (the
+ * record is written when nova prepares the destination, seconds before the job starts). */
+#define MP_MONITOR_RECOVERY_MAX_AGE_MS (7LL * 24 * 3600 * 1000)
+#define MP_MONITOR_RECOVERY_IDLE_MS (10LL * 60 * 1000)
 
 /*
  * One attempt to resume a paused post-copy migration, in a thread of its own: the
@@ -58,6 +70,7 @@ struct _mpMigration {
     mpPolicy *policy;
     int64_t startedAtMs;            /* wall clock, derived from libvirt's time_elapsed */
     unsigned int pass;
+    unsigned int explainedPass;     /* the last pass whose "no switch" was logged */
     int64_t passStartedMono;        /* monotonic ms when the current pass was first seen */
     unsigned long long maxDowntimeMs;
     bool postcopyPermitted;         /* until libvirt says the job was started without it */
@@ -82,6 +95,7 @@ struct _mpMigration {
     char resumeError[256];          /* why the last attempt failed */
     char destUri[512];              /* where the last attempt went */
     bool warnedNoDestination;
+    bool toldSavedDestination;      /* said once: the destination came from the state dir */
     /* the forecast made when it started (mpMonitorForecast) */
     bool forecastTried;             /* made, or said why not: once per migration */
     bool haveForecast;
@@ -97,6 +111,8 @@ struct _mpDirtyEntry {
     mpDirtyMeasurement m;
     int64_t measuredMono;
     bool failing;               /* the last attempt failed: said once until one succeeds */
+    int64_t arrivalDueMono;     /* booted, migrated in or stayed: measure then (0: none) */
+    const char *arrivalWhy;     /* static: which of those */
 };
 
 struct _mpMonitor {
@@ -119,10 +135,12 @@ struct _mpMonitor {
 
     mpDirtyRate *dirty;             /* NULL: [dirtyrate] enabled = false */
     int dirtyTimer;                 /* every [dirtyrate] interval_ms, or -1 */
+    int arrivalTimer;               /* while arrivals are due, or -1 */
     mpDirtyEntry **dirtyEntries;
     size_t ndirtyEntries;
     size_t adirtyEntries;
     unsigned long long lastLinkBps; /* mean rate of the last completed migration, 0: none */
+    mpRecoveryState *recovery;      /* saved destinations; NULL: state_dir/recovery unusable */
 };
 
 static int64_t
@@ -262,49 +280,27 @@ mpMonitorRemove(mpMonitor *mon, mpMigration *mig)
     mpMonitorUpdatePollTimer(mon);
 }
 
-/* Job statistics a policy sample takes as they are: libvirt's name, the field, its flag. */
-static const struct {
-    const char *name;
-    size_t offset;
-    unsigned int has;   /* 0: always expected (time_elapsed) */
-} mpMonitorSampleFields[] = {
-    { VIR_DOMAIN_JOB_TIME_ELAPSED, offsetof(mpPolicySample, elapsed_ms), 0 },
-    { VIR_DOMAIN_JOB_MEMORY_TOTAL, offsetof(mpPolicySample, memory_total),
-      MP_POLICY_HAS_TOTAL },
-    { VIR_DOMAIN_JOB_MEMORY_PROCESSED, offsetof(mpPolicySample, memory_processed),
-      MP_POLICY_HAS_PROCESSED },
-    { VIR_DOMAIN_JOB_MEMORY_REMAINING, offsetof(mpPolicySample, memory_remaining),
-      MP_POLICY_HAS_REMAINING },
-    { VIR_DOMAIN_JOB_MEMORY_BPS, offsetof(mpPolicySample, memory_bps), MP_POLICY_HAS_BPS },
-    { VIR_DOMAIN_JOB_DOWNTIME, offsetof(mpPolicySample, expected_downtime_ms),
-      MP_POLICY_HAS_EXP_DOWNTIME },
-};
+/* libvirt's typed parameters, for mpPolicySampleFromJobStats. */
+typedef struct {
+    virTypedParameterPtr params;
+    int nparams;
+} mpMonitorJobParams;
+
+static bool
+mpMonitorJobStat(const char *name, unsigned long long *value, void *opaque)
+{
+    const mpMonitorJobParams *p = opaque;
+
+    return virTypedParamsGetULLong(p->params, p->nparams, name, value) == 1;
+}
 
 /* Reads libvirt's typed parameters into a policy sample. */
 static void
 mpMonitorSampleFromParams(virTypedParameterPtr params, int nparams, mpPolicySample *s)
 {
-    unsigned long long v;
-    unsigned long long pageSize = 4096;
-    size_t i;
+    mpMonitorJobParams p = { params, nparams };
 
-    memset(s, 0, sizeof(*s));
-    for (i = 0; i < sizeof(mpMonitorSampleFields) / sizeof(mpMonitorSampleFields[0]); i++) {
-        if (virTypedParamsGetULLong(params, nparams, mpMonitorSampleFields[i].name, &v) == 1) {
-            *(unsigned long long *)((char *)s + mpMonitorSampleFields[i].offset) = v;
-            s->has |= mpMonitorSampleFields[i].has;
-        }
-    }
-    /* the two that need converting */
-    if (virTypedParamsGetULLong(params, nparams, VIR_DOMAIN_JOB_MEMORY_ITERATION, &v) == 1) {
-        s->pass = (unsigned int)v;
-        s->has |= MP_POLICY_HAS_PASS;
-    }
-    virTypedParamsGetULLong(params, nparams, VIR_DOMAIN_JOB_MEMORY_PAGE_SIZE, &pageSize);
-    if (virTypedParamsGetULLong(params, nparams, VIR_DOMAIN_JOB_MEMORY_DIRTY_RATE, &v) == 1) {
-        s->dirty_bps = v * pageSize;
-        s->has |= MP_POLICY_HAS_DIRTY;
-    }
+    mpPolicySampleFromJobStats(s, mpMonitorJobStat, &p);
 }
 
 static void
@@ -414,6 +410,9 @@ mpMonitorFinishFull(mpMonitor *mon, mpMigration *mig, mpOutcome outcome,
             rec.postcopy ? "post-copy" : "pre-copy", rec.error[0] ? ": " : "", rec.error);
     if (mon->cb.finished)
         mon->cb.finished(&rec, mon->opaque);
+    /* nothing left to resume */
+    if (mon->recovery && mpRecoveryStateRemove(mon->recovery, mig->uuid) < 0)
+        MP_ERROR(mig->uuid, "%s", mpGetLastErrorMessage());
     mpMonitorRemove(mon, mig);
 }
 
@@ -430,6 +429,9 @@ mpMonitorFinishWithError(mpMonitor *mon, mpMigration *mig, mpOutcome outcome,
 {
     mpMonitorFinishFull(mon, mig, outcome, NULL, 0, error);
 }
+
+static void mpMonitorDirtyArrived(mpMonitor *mon, virDomainPtr dom, const char *uuid,
+                                  const char *why);
 
 /*
  * A job that ended with neither completed statistics nor JOB_COMPLETED: libvirt keeps no
@@ -448,8 +450,11 @@ mpMonitorFinishVanished(mpMonitor *mon, mpMigration *mig)
                                  "before it could be resumed");
         return;
     }
-    if (mig->dom && virDomainIsActive(mig->dom) == 1)
+    if (mig->dom && virDomainIsActive(mig->dom) == 1) {
         outcome = MP_OUTCOME_FAILED;
+        /* the measurement the next attempt will be judged by */
+        mpMonitorDirtyArrived(mon, mig->dom, mig->uuid, "stayed after a failed migration");
+    }
     else if (mig->inPostcopy)
         outcome = MP_OUTCOME_COMPLETED;
     mpMonitorFinishWithError(mon, mig, outcome,
@@ -495,27 +500,8 @@ mpMonitorFinishFromCompletedStats(mpMonitor *mon, mpMigration *mig)
 static json_t *
 mpMonitorDecisionFigures(const mpPolicyDecision *d, int64_t latencyMs)
 {
-    json_t *fig = json_object();
+    json_t *fig = mpPolicyDecisionFiguresToJSON(d);
 
-    json_object_set_new(fig, "prediction",
-                        json_string(mpPolicyPredictionToString(d->prediction)));
-    json_object_set_new(fig, "rho", d->rho >= 0 ? json_real(d->rho) : json_null());
-    json_object_set_new(fig, "rho_reported",
-                        d->rho_reported >= 0 ? json_real(d->rho_reported) : json_null());
-    json_object_set_new(fig, "remaining_at_pass_start_bytes",
-                        d->remaining_start >= 0 ? json_integer(d->remaining_start) : json_null());
-    json_object_set_new(fig, "remaining_at_previous_pass_start_bytes",
-                        d->remaining_prev >= 0 ? json_integer(d->remaining_prev) : json_null());
-    json_object_set_new(fig, "threshold_bytes",
-                        d->threshold_bytes >= 0 ? json_integer(d->threshold_bytes) : json_null());
-    json_object_set_new(fig, "bandwidth_bps",
-                        d->bandwidth_bps >= 0 ? json_integer(d->bandwidth_bps) : json_null());
-    json_object_set_new(fig, "predicted_passes",
-                        d->predicted_passes >= 0 ? json_real(d->predicted_passes) : json_null());
-    json_object_set_new(fig, "predicted_finish_ms", d->predicted_finish_ms >= 0 ?
-                        json_integer(d->predicted_finish_ms) : json_null());
-    json_object_set_new(fig, "switch_cost_ms",
-                        d->switch_cost_ms >= 0 ? json_integer(d->switch_cost_ms) : json_null());
     json_object_set_new(fig, "decision_latency_ms", json_integer(latencyMs));
     return fig;
 }
@@ -525,6 +511,12 @@ mpMonitorAct(mpMonitor *mon, mpMigration *mig, const mpPolicyDecision *d, int64_
 {
     mpSwitch sw = { 0 };
 
+    /* why a pass was not switched, once per pass: the decision an operator looks for */
+    if (d->evaluated && !d->switch_decided && d->pass > mig->explainedPass &&
+        !mig->switchDecided) {
+        mig->explainedPass = d->pass;
+        MP_DEBUG(mig->uuid, "pass %u: no switch: %s", d->pass, d->explanation);
+    }
     if (!d->switch_decided || mig->switchDecided)
         return;
     mig->switchDecided = true;
@@ -609,10 +601,39 @@ mpMonitorNotePass(mpMigration *mig, unsigned int pass)
 /* ---- post-copy recovery ---- */
 
 /*
+ * The migration address of a destination nova names: its entry in [recovery]
+ * destination_addresses, else the host name itself (only when that list is not set).
+ * NULL (and why in *why) for a host that is not a plain host name or not listed.
+ */
+static const char *
+mpMonitorDestinationAddress(const mpConfig *cfg, const char *host, const char **why)
+{
+    size_t hlen = strlen(host);
+    size_t i;
+
+    if (!mpRecoveryHostValid(host)) {
+        *why = "the destination host nova named is not a plain host name";
+        return NULL;
+    }
+    for (i = 0; i < cfg->nrecoveryAddresses; i++) {
+        const char *pair = cfg->recoveryAddresses[i];
+
+        if (strncmp(pair, host, hlen) == 0 && pair[hlen] == '=')
+            return pair + hlen + 1;
+    }
+    if (cfg->nrecoveryAddresses) {
+        *why = "its destination host is not in [recovery] destination_addresses";
+        return NULL;
+    }
+    return host;
+}
+
+/*
  * The destination's libvirt URI: [recovery] destination_uri with the address of the host
- * nova named as the destination. NULL (and why in *why) when it cannot be had: libvirt
- * does not tell where a migration goes, and bus input only names a host, which must be a
- * plain host name, and one of destination_addresses when that list is set.
+ * nova named as the destination, in a notification since the agent started or, before
+ * that, in the agent's recovery state. NULL (and why in *why) when it cannot be had:
+ * libvirt does not tell where a migration goes, and bus input only names a host, which
+ * must be a plain host name, and one of destination_addresses when that list is set.
  */
 static char *
 mpMonitorDestinationUri(mpMonitor *mon, mpMigration *mig, const char **why)
@@ -620,40 +641,116 @@ mpMonitorDestinationUri(mpMonitor *mon, mpMigration *mig, const char **why)
     const mpConfig *cfg = mon->cfg;
     const char *host = mon->cb.destination ? mon->cb.destination(mig->uuid, mon->opaque) :
         NULL;
-    const char *addr = NULL;
+    const mpRecoveryRecord *saved = NULL;
+    const char *addr;
     const char *pct;
-    size_t hlen;
-    size_t i;
 
+    if ((!host || !*host) && mon->recovery &&
+        (saved = mpRecoveryStateGet(mon->recovery, mig->uuid)))
+        host = saved->host;
     if (!host || !*host) {
-        *why = "no nova notification has named its destination host";
+        *why = "no nova notification has named its destination host, and the agent's "
+            "recovery state has none";
         return NULL;
     }
-    hlen = strlen(host);
-    if (hlen > 253 || strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                             "0123456789.-_") != hlen) {
-        *why = "the destination host nova named is not a plain host name";
+    if (!(addr = mpMonitorDestinationAddress(cfg, host, why)))
         return NULL;
-    }
-    for (i = 0; i < cfg->nrecoveryAddresses; i++) {
-        const char *pair = cfg->recoveryAddresses[i];
-
-        if (strncmp(pair, host, hlen) == 0 && pair[hlen] == '=') {
-            addr = pair + hlen + 1;
-            break;
-        }
-    }
-    if (!addr) {
-        if (cfg->nrecoveryAddresses) {
-            *why = "its destination host is not in [recovery] destination_addresses";
-            return NULL;
-        }
-        addr = host;
+    if (saved && !mig->toldSavedDestination) {
+        mig->toldSavedDestination = true;
+        MP_INFO(mig->uuid, "recovery: destination %s of %s from the recovery state (saved "
+                "%lld s ago, address %s then, %s now): nova has not named it since the "
+                "agent started", host, mig->name,
+                (long long)((mpNowWall() - saved->savedAtMs) / 1000), saved->address, addr);
     }
     /* the config check made sure there is exactly one %s */
     pct = strstr(cfg->recoveryDestUri, "%s");
     return mpAsprintf("%.*s%s%s", (int)(pct - cfg->recoveryDestUri), cfg->recoveryDestUri,
                       addr, pct + 2);
+}
+
+void
+mpMonitorNoteDestination(mpMonitor *mon, const char *uuid, const char *host)
+{
+    const mpRecoveryRecord *old;
+    mpRecoveryRecord rec;
+    const char *addr;
+    const char *why = NULL;
+    virDomainPtr dom;
+
+    if (!mon->recovery || !uuid || !host || !*host)
+        return;
+    if (!mpRecoveryUuidValid(uuid)) {
+        MP_DEBUG(NULL, "recovery state: '%.40s' is not a UUID: not saved", uuid);
+        return;
+    }
+    if (!(addr = mpMonitorDestinationAddress(mon->cfg, host, &why))) {
+        MP_INFO(uuid, "recovery state: destination %.64s not saved: %s", host, why);
+        return;
+    }
+    /* every agent hears every migration: save only those leaving this host */
+    if (mon->conn) {
+        if (!(dom = virDomainLookupByUUIDString(mon->conn, uuid))) {
+            if (virGetLastErrorCode() == VIR_ERR_NO_DOMAIN)
+                return;
+            MP_DEBUG(uuid, "libvirt: cannot look the domain up (%s): saving its "
+                     "destination all the same", mpLibvirtError());
+        } else {
+            virDomainFree(dom);
+        }
+    }
+    /* pre.start and pre.end name the same host: written once */
+    if ((old = mpRecoveryStateGet(mon->recovery, uuid)) && strcmp(old->host, host) == 0 &&
+        strcmp(old->address, addr) == 0)
+        return;
+    memset(&rec, 0, sizeof(rec));
+    snprintf(rec.uuid, sizeof(rec.uuid), "%s", uuid);
+    snprintf(rec.host, sizeof(rec.host), "%s", host);
+    snprintf(rec.address, sizeof(rec.address), "%s", addr);
+    rec.savedAtMs = mpNowWall();
+    if (mpRecoveryStatePut(mon->recovery, &rec) < 0) {
+        MP_ERROR(uuid, "%s; an agent restarted during its migration cannot resume it "
+                 "before nova names the destination again", mpGetLastErrorMessage());
+        return;
+    }
+    MP_DEBUG(uuid, "recovery state: destination %s (address %s) saved", host, addr);
+}
+
+/*
+ * Forgets saved destinations no migration needs any more (after each connection to
+ * libvirtd, once the running migrations are picked up): the guest has left this host,
+ * or it is here with no outgoing migration long after nova prepared one.
+ */
+static void
+mpMonitorRecoveryPrune(mpMonitor *mon)
+{
+    int64_t now = mpNowWall();
+    size_t i;
+
+    if (!mon->recovery || !mon->conn)
+        return;
+    for (i = mpRecoveryStateCount(mon->recovery); i > 0; i--) {
+        const mpRecoveryRecord *rec = mpRecoveryStateAt(mon->recovery, i - 1);
+        char uuid[MP_RECOVERY_UUID_BUFLEN];
+        virDomainPtr dom;
+        const char *gone = NULL;
+
+        if (mpMonitorFind(mon, rec->uuid))
+            continue;
+        memcpy(uuid, rec->uuid, sizeof(uuid));
+        if ((dom = virDomainLookupByUUIDString(mon->conn, uuid))) {
+            virDomainFree(dom);
+            if (now - rec->savedAtMs > MP_MONITOR_RECOVERY_IDLE_MS)
+                gone = "the guest is here with no outgoing migration";
+        } else if (virGetLastErrorCode() == VIR_ERR_NO_DOMAIN) {
+            gone = "the guest is no longer on this host";
+        }
+        if (!gone)
+            continue;
+        MP_INFO(uuid, "recovery state: saved destination %s forgotten: %s", rec->host,
+                gone);
+        if (mpRecoveryStateRemove(mon->recovery, uuid) < 0)
+            MP_ERROR(uuid, "%s", mpGetLastErrorMessage());
+    }
 }
 
 /* Collects a finished resume attempt; true while one is still running. */
@@ -1119,6 +1216,68 @@ mpMonitorDirtyTimer(int timer, void *opaque)
     free(doms);
 }
 
+/* Measures the guests whose arrival measurement is due; disarms itself when none is left. */
+static void
+mpMonitorDirtyArrivalTimer(int timer, void *opaque)
+{
+    mpMonitor *mon = opaque;
+    int64_t now = mpNowMono();
+    bool pending = false;
+    size_t i;
+
+    for (i = 0; i < mon->ndirtyEntries; i++) {
+        mpDirtyEntry *e = mon->dirtyEntries[i];
+        virDomainPtr dom;
+
+        if (!e->arrivalDueMono)
+            continue;
+        if (e->arrivalDueMono > now) {
+            pending = true;
+            continue;
+        }
+        e->arrivalDueMono = 0;
+        if (!mon->conn)
+            continue;
+        if (!(dom = virDomainLookupByUUIDString(mon->conn, e->uuid))) {
+            MP_DEBUG(e->uuid, "libvirt: %s gone before its arrival measurement: %s",
+                     e->name, mpLibvirtError());
+            continue;
+        }
+        /* a migration (in or out) holds the domain's job: try again once it is over */
+        if (mpMonitorDirtyMeasure(mon, dom, e->arrivalWhy) == 2) {
+            e->arrivalDueMono = now + MP_MONITOR_DIRTY_FIRST_MS;
+            pending = true;
+        }
+        virDomainFree(dom);
+    }
+    if (!pending)
+        virEventUpdateTimeout(timer, -1);
+}
+
+/* dom booted, came in by migration, or stayed after a failed one (why: static text):
+ * measure it MP_MONITOR_DIRTY_FIRST_MS later. */
+static void
+mpMonitorDirtyArrived(mpMonitor *mon, virDomainPtr dom, const char *uuid, const char *why)
+{
+    mpDirtyEntry *e;
+
+    if (mon->arrivalTimer < 0 || !mon->dirty || !mpDirtyRateSupported(mon->dirty))
+        return;
+    e = mpMonitorDirtyEntry(mon, uuid, virDomainGetName(dom), true);
+    e->arrivalDueMono = mpNowMono() + MP_MONITOR_DIRTY_FIRST_MS;
+    e->arrivalWhy = why;
+    virEventUpdateTimeout(mon->arrivalTimer, MP_MONITOR_DIRTY_ARRIVAL_TICK_MS);
+}
+
+/* A guest started here, or its incoming migration ended (pre-copy or post-copy). */
+static bool
+mpMonitorIsArrival(int event, int detail)
+{
+    if (event == VIR_DOMAIN_EVENT_STARTED)
+        return detail != VIR_DOMAIN_EVENT_STARTED_MIGRATED;
+    return event == VIR_DOMAIN_EVENT_RESUMED && detail == VIR_DOMAIN_EVENT_RESUMED_MIGRATED;
+}
+
 const mpDirtyMeasurement *
 mpMonitorDirtyLatest(mpMonitor *mon, const char *uuid, int64_t *ageMs)
 {
@@ -1271,7 +1430,11 @@ mpMonitorLifecycleEvent(virConnectPtr conn, virDomainPtr dom, int event, int det
     mpMigration *mig;
 
     (void)conn;
-    if (virDomainGetUUIDString(dom, uuid) < 0 || !(mig = mpMonitorFind(mon, uuid)))
+    if (virDomainGetUUIDString(dom, uuid) < 0)
+        return;
+    if (mpMonitorIsArrival(event, detail))
+        mpMonitorDirtyArrived(mon, dom, uuid, "arrived on this host");
+    if (!(mig = mpMonitorFind(mon, uuid)))
         return;
     if (event == VIR_DOMAIN_EVENT_SUSPENDED && detail == VIR_DOMAIN_EVENT_SUSPENDED_POSTCOPY) {
         if (!mig->inPostcopy && !mig->switchActed) {
@@ -1396,6 +1559,7 @@ mpMonitorConnect(mpMonitor *mon)
     if (mon->dirty)
         mpDirtyRateSetConnection(mon->dirty, mon->conn);
     mpMonitorDiscover(mon);
+    mpMonitorRecoveryPrune(mon);
     /* migrations that were watched before libvirtd went away and are gone now */
     for (i = mon->nmigrations; i > 0; i--) {
         mpMigration *mig = mon->migrations[i - 1];
@@ -1447,6 +1611,7 @@ mpMonitorNew(const mpConfig *cfg, const mpPolicyConfig *policy,
 {
     mpMonitor *mon = mpAlloc0(sizeof(*mon));
     size_t i;
+    int n;
 
     mon->cfg = cfg;
     mon->policy = policy;
@@ -1458,11 +1623,24 @@ mpMonitorNew(const mpConfig *cfg, const mpPolicyConfig *policy,
     mon->discoveryTimer = -1;
     mon->reconnectTimer = -1;
     mon->dirtyTimer = -1;
+    mon->arrivalTimer = -1;
     if (cfg->dirtyEnabled &&
         !(mon->dirty = mpDirtyRateNew(cfg->dirtyWindowsS, cfg->ndirtyWindows,
                                       cfg->dirtyMarginMs, mpMonitorDirtyResult, mon))) {
         free(mon);
         return NULL;
+    }
+    /* without it recovery still works, as long as nova names the destination */
+    if (!(mon->recovery = mpRecoveryStateNew(cfg->stateDir)) ||
+        (n = mpRecoveryStateLoad(mon->recovery, mpNowWall(),
+                                 MP_MONITOR_RECOVERY_MAX_AGE_MS)) < 0) {
+        MP_ERROR(NULL, "%s; destinations of post-copy migrations are not kept across "
+                 "restarts", mpGetLastErrorMessage());
+        mpRecoveryStateFree(mon->recovery);
+        mon->recovery = NULL;
+    } else if (n > 0) {
+        MP_INFO(NULL, "recovery state: %d saved destination(s) of migrations from this "
+                "host", n);
     }
     return mon;
 }
@@ -1482,6 +1660,8 @@ mpMonitorFree(mpMonitor *mon)
         virEventRemoveTimeout(mon->reconnectTimer);
     if (mon->dirtyTimer >= 0)
         virEventRemoveTimeout(mon->dirtyTimer);
+    if (mon->arrivalTimer >= 0)
+        virEventRemoveTimeout(mon->arrivalTimer);
     mpMonitorDisconnect(mon);
     mpDirtyRateFree(mon->dirty);
     for (i = 0; i < mon->ndirtyEntries; i++)
@@ -1490,6 +1670,7 @@ mpMonitorFree(mpMonitor *mon)
     for (i = 0; i < mon->nmigrations; i++)
         mpMigrationFree(mon->migrations[i]);
     free(mon->migrations);
+    mpRecoveryStateFree(mon->recovery);
     free(mon);
 }
 
@@ -1505,8 +1686,13 @@ mpMonitorStart(mpMonitor *mon)
                                                    mon->cfg->dirtyIntervalMs :
                                                    MP_MONITOR_DIRTY_FIRST_MS),
                                              mpMonitorDirtyTimer, mon, NULL);
+    /* arrivals are measured where guests are measured periodically: interval_ms = 0
+     * asks for measurements at migration start only */
+    if (mon->dirty && mon->cfg->dirtyIntervalMs)
+        mon->arrivalTimer = virEventAddTimeout(-1, mpMonitorDirtyArrivalTimer, mon, NULL);
     if (mon->pollTimer < 0 || mon->discoveryTimer < 0 ||
-        (mon->dirty && mon->cfg->dirtyIntervalMs && mon->dirtyTimer < 0)) {
+        (mon->dirty && mon->cfg->dirtyIntervalMs &&
+         (mon->dirtyTimer < 0 || mon->arrivalTimer < 0))) {
         mpReportError("libvirt: cannot add timers to the event loop");
         return -1;
     }

@@ -54,6 +54,15 @@ int mpMonitorStart(mpMonitor *mon);
 /* New migrations use this policy configuration from now on (SIGHUP). */
 void mpMonitorSetPolicy(mpMonitor *mon, const mpPolicyConfig *policy);
 
+/*
+ * nova named host as the destination of uuid's migration (its pre_live_migration
+ * notifications, sent before the job starts). Saved in state_dir/recovery when the guest
+ * is on this host, so that an agent restarted while the migration is paused in post-copy
+ * can resume it; forgotten when the migration ends. Information only: it is used as
+ * mpMonitorCallbacks.destination is, and only when nova has not named one since.
+ */
+void mpMonitorNoteDestination(mpMonitor *mon, const char *uuid, const char *host);
+
 /* Number of migrations being watched. */
 size_t mpMonitorActiveCount(mpMonitor *mon);
 

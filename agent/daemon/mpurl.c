@@ -6,6 +6,7 @@
 
 #include "mpalloc.h"
 #include "mperror.h"
+#include "mptext.h"
 #include "mpurl.h"
 
 static int
@@ -114,6 +115,30 @@ mpUrlParseHost(const char *s, size_t len, mpUrlHost *host)
     return 0;
 }
 
+/* ssl=<boolean> among the query's key=value pairs (oslo.config's spellings, mptext). */
+static bool
+mpUrlQuerySsl(const char *query)
+{
+    bool ssl = false;
+
+    while (*query) {
+        size_t n = strcspn(query, "&");
+
+        if (n > 4 && strncmp(query, "ssl=", 4) == 0) {
+            char *value = mpStrndup(query + 4, n - 4);
+            bool b;
+
+            if (mpParseBool(value, &b) == 0)
+                ssl = b;
+            free(value);
+        }
+        query += n;
+        if (*query == '&')
+            query++;
+    }
+    return ssl;
+}
+
 mpTransportUrl *
 mpTransportUrlParse(const char *url)
 {
@@ -167,8 +192,7 @@ mpTransportUrlParse(const char *url)
         free(tu->vhost);
         tu->vhost = mpStrdup("/");
     }
-    if (query && (strstr(query, "ssl=1") || strstr(query, "ssl=true") ||
-                  strstr(query, "ssl=True")))
+    if (query && mpUrlQuerySsl(query + 1))
         tu->ssl = true;
 
     ret = tu;
@@ -194,4 +218,41 @@ mpTransportUrlFree(mpTransportUrl *url)
     free(url->hosts);
     free(url->vhost);
     free(url);
+}
+
+mpTransportOrigin
+mpTransportUrlResolve(const char *agentUrl, const char *novaNotificationsUrl,
+                      const char *novaDefaultUrl, const char **url)
+{
+    const char *const candidates[] = { agentUrl, novaNotificationsUrl, novaDefaultUrl };
+    static const mpTransportOrigin origins[] = {
+        MP_TRANSPORT_FROM_AGENT, MP_TRANSPORT_FROM_NOVA_NOTIFICATIONS,
+        MP_TRANSPORT_FROM_NOVA_DEFAULT,
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(origins) / sizeof(origins[0]); i++) {
+        if (candidates[i] && *candidates[i]) {
+            *url = candidates[i];
+            return origins[i];
+        }
+    }
+    *url = NULL;
+    return MP_TRANSPORT_FROM_NONE;
+}
+
+const char *
+mpTransportOriginSection(mpTransportOrigin origin)
+{
+    switch (origin) {
+    case MP_TRANSPORT_FROM_AGENT:
+        return "[amqp]";
+    case MP_TRANSPORT_FROM_NOVA_NOTIFICATIONS:
+        return "[oslo_messaging_notifications]";
+    case MP_TRANSPORT_FROM_NOVA_DEFAULT:
+        return "[DEFAULT]";
+    case MP_TRANSPORT_FROM_NONE:
+    default:
+        return NULL;
+    }
 }

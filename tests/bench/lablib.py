@@ -1,7 +1,8 @@
-"""Shared pieces of the lab benchmarks: policies emulated on libvirt directly, one measured
-migration, the guest's heartbeats, the agent's log."""
+"""Shared pieces of the lab benchmarks: the peers (virsh itself; nova's monitor emulated on
+libvirt directly), one measured migration, the guest's heartbeats, the agent's log."""
 import datetime
 import re
+import subprocess
 import time
 
 import libvirt
@@ -14,7 +15,9 @@ from tests.bench.model.sim import nova_schedule
 LOG_RE = re.compile(r'^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) \d+ (\w+) '
                     r'(?:\[instance: ([0-9a-f-]{36})\] )?(.*)$', re.M)
 PASS_RE = re.compile(r'^pass (\d+) started$')
-SWITCH_RE = re.compile(r'^switched to post-copy at pass (\d+), (-?\d+) ms after the pass began')
+SWITCH_RE = re.compile(r'^switched to post-copy at pass (\d+), (-?\d+) ms after the pass '
+                       r'began \(rule ([\w-]+)\): (.*)$')
+NOSWITCH_RE = re.compile(r'^pass 2: no switch: (.*)$')
 
 
 # ---- policies on libvirt directly (what each tool does to the job) ----------------------
@@ -64,15 +67,47 @@ class Agent(Controller):
 
 
 class Virsh(Controller):
-    """virsh migrate --postcopy-after-precopy: post-copy on the MIGRATION_ITERATION 2 event."""
+    """virsh itself: `virsh migrate --live --p2p --persistent --postcopy
+    --postcopy-after-precopy`, which switches on the MIGRATION_ITERATION 2 event. The bench
+    only watches; measure() starts the migration with the command (VirshMigration)."""
     flags = libvirt.VIR_MIGRATE_POSTCOPY
-    tick = 0.005
+    command = True
 
     def step(self, m, rec, elapsed):
-        if rec.max_iteration() >= 2:
+        if rec.max_iteration() >= 2 and not self.rule:
             self.rule = 'pass-2'
-            return 'switch'
         return None
+
+
+class VirshMigration(lablib.Migration):
+    """A lab migration run by the virsh binary against the source's libvirtd, with the
+    same cap for pre-copy and post-copy as the other peers."""
+
+    def __init__(self, src, dst, name, bandwidth_mibs, timeout=300):
+        super().__init__(src, dst, name, 0, {})
+        self.argv = ['virsh', '-q', '-c', src.uri, 'migrate', '--live', '--p2p',
+                     '--persistent', '--postcopy', '--postcopy-after-precopy',
+                     '--bandwidth', str(int(bandwidth_mibs)),
+                     '--postcopy-bandwidth', str(int(bandwidth_mibs)),
+                     name, dst.tcp_uri]
+        self.timeout = timeout
+
+    def _run(self):
+        try:
+            r = subprocess.run(self.argv, capture_output=True, text=True,
+                               timeout=self.timeout)
+            if r.returncode != 0:
+                self.error = lablib.LabError('virsh migrate: exit %d: %s' % (
+                    r.returncode, (r.stderr or r.stdout).strip()[:300]))
+        except (OSError, subprocess.TimeoutExpired) as e:
+            self.error = e
+        finally:
+            self.finished = time.monotonic()
+            try:
+                self._mig_conn.close()
+            except libvirt.libvirtError:
+                pass
+            self.done.set()
 
 
 class PreCopy(Controller):
@@ -140,9 +175,12 @@ def measure(lab, src, dst, name, ctl, bandwidth_mibs, healthy_beats=1):
     seq0 = heartbeat_seq(lab, name)
     params = {libvirt.VIR_MIGRATE_PARAM_BANDWIDTH_POSTCOPY: int(bandwidth_mibs)}
     try:
-        m = lab.migrate(src, dst, name, bandwidth_mibs=bandwidth_mibs, wait=False,
-                        extra_flags=ctl.flags | libvirt.VIR_MIGRATE_PERSIST_DEST,
-                        params=params)
+        if getattr(ctl, 'command', False):
+            m = VirshMigration(lab.host(src), lab.host(dst), name, bandwidth_mibs).start()
+        else:
+            m = lab.migrate(src, dst, name, bandwidth_mibs=bandwidth_mibs, wait=False,
+                            extra_flags=ctl.flags | libvirt.VIR_MIGRATE_PERSIST_DEST,
+                            params=params)
         first = {}
         while not first and not m.done.is_set():
             first = m.stats()
@@ -191,8 +229,10 @@ def parse_agent_log(text):
     """Switch decisions in an agent log: for each 'switched to post-copy at pass N, X ms
     after the pass began', the agent's X and the log-stamp gap from its 'pass N started'
     (debug) line of the same instance, which also covers the virDomainMigrateStartPostCopy
-    round trip (the switched line is written after the call returned)."""
+    round trip (the switched line is written after the call returned); its rule and
+    explanation, and for a switch after pass 2 why pass 2 was not switched."""
     started = {}
+    pass2 = {}      # why pass 2 was not switched, by instance, until its switch
     out = []
     for m in LOG_RE.finditer(text):
         stamp, level, inst, msg = m.groups()
@@ -201,10 +241,16 @@ def parse_agent_log(text):
         if p and inst:
             started[(inst, int(p.group(1)))] = when
             continue
+        n = NOSWITCH_RE.match(msg)
+        if n and inst:
+            pass2[inst] = n.group(1)
+            continue
         s = SWITCH_RE.match(msg)
         if s and inst:
             k = int(s.group(1))
             t0 = started.get((inst, k))
             out.append({'instance': inst, 'pass': k, 'agent_ms': int(s.group(2)),
-                        'log_ms': round((when - t0) * 1000, 1) if t0 is not None else None})
+                        'log_ms': round((when - t0) * 1000, 1) if t0 is not None else None,
+                        'rule': s.group(3), 'explanation': s.group(4),
+                        'pass2': pass2.pop(inst, None) if k > 2 else None})
     return out

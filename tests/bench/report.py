@@ -52,9 +52,9 @@ def model_section(m):
          'pre-copy is aborted at nova\'s completion timeout.\n',
          'Grid (%d workloads): RAM 1-64 GiB; working set 1/32 to 1/2 of RAM; dirty rate 50 MiB/s, '
          '500 MiB/s, 5 GiB/s; links 1, 10, 25 Gb/s (%.0f %% goodput); max downtime 300, 500, '
-         '1000 ms. Pass 1 sends the working set plus half the rest of RAM. The bound is '
-         '(pass-1 bytes + W) / bandwidth, i.e. (RAM + WSS) / bandwidth for a fully used '
-         'guest. %d of the workloads never converge under pure pre-copy.\n'
+         '1000 ms. Pass 1 sends the working set plus half the rest of RAM. The reference time is '
+         '(pass-1 bytes + WSS) / bandwidth, i.e. (RAM + WSS) / bandwidth for a fully used '
+         'guest: a yardstick, not a bound (a converging migration can beat it). %d of the workloads never converge under pure pre-copy.\n'
          % (h['workloads'], 100 * m['goodput'], h['precopy_never_converges'])]
     rows = []
     for p in m['policies']:
@@ -66,7 +66,7 @@ def model_section(m):
         ['policy', 'completed', 'median time (s)', 'median GiB sent', 'post-copy (h, sum)',
          'switches', 'switches of migrations that would have converged'], rows))
     s.append('\nRegions (link x whether pure pre-copy converges x RAM): migpilot\'s time '
-             'over the bound (geometric mean / max) and over each other policy (geometric '
+             'over (pass-1 bytes + WSS) / bandwidth (geometric mean / max) and over each other policy (geometric '
              'mean over workloads both complete; in brackets, workloads where only migpilot '
              'completes):\n\n')
     rows = []
@@ -83,7 +83,7 @@ def model_section(m):
                      r['policies']['virsh']['needless_switches'],
                      fmt(r['policies']['migpilot']['median_postcopy_s'], 1),
                      fmt(r['policies']['virsh']['median_postcopy_s'], 1)])
-    s.append(table(['link', 'pre-copy converges', 'RAM', 'n', 'migpilot / bound',
+    s.append(table(['link', 'pre-copy converges', 'RAM', 'n', 'migpilot / ((RAM+WSS)/bw)',
                     '/ nova-force', '/ nova-abort', '/ virsh', '/ pre-copy',
                     'needless switches migpilot', 'virsh', 'median risk window migpilot (s)',
                     'virsh (s)'], rows))
@@ -116,23 +116,48 @@ def model_section(m):
     return '\n'.join(s)
 
 
+def peers_text(lab):
+    peers = lab.get('peers')
+    if not peers:
+        return ('Peers (this run predates their record): migpilot = the agent in the loop; '
+                'virsh and nova emulated on libvirt directly.')
+    return 'Peers: ' + '; '.join('%s = %s' % kv for kv in peers.items()) + '.'
+
+
+def stamps_section(files):
+    rows = []
+    for name, data in files:
+        if not data:
+            continue
+        st = data.get('stamp')
+        if not st:
+            rows.append([name, 'not stamped (made before stamps were recorded)', '', '', ''])
+            continue
+        mach = st['machine']
+        rows.append([name, (st['commit'] or '?')[:12] + (' (modified)' if st['tree_modified']
+                                                         else ''),
+                     st['date'], '%s -> %s' % (mach['loadavg_start'][0],
+                                               mach.get('loadavg_end', ['?'])[0]),
+                     '`%s`' % st['command']])
+    return ('## Runs\n\nEach results file, the tree and command that made it, and the '
+            'machine\'s 1-minute load average at its start and end (%d CPUs):\n\n'
+            % (os.cpu_count() or 0)) + table(['file', 'commit', 'date (UTC)', 'load',
+                                               'command'], rows)
+
+
 def lab_section(lab):
     s = ['## 2. Real migrations on the lab\n',
          'One %d MiB guest (1 vCPU, TCG) rewriting its stressed memory flat out, link capped '
          'at %d MiB/s for pre-copy and post-copy alike, %d runs per point, guests '
-         'ping-ponging between the two lab hosts. migpilot = the agent (one per host, '
-         'default policy) in the loop; the other tools are emulated on libvirt directly: '
-         'nova\'s downtime steps with virDomainMigrateSetMaxDowntime and its completion '
-         'timeout -> force post-copy / abort, virsh\'s switch on the MIGRATION_ITERATION 2 '
-         'event, pure pre-copy and auto-converge (VIR_MIGRATE_AUTO_CONVERGE) aborted at a '
-         'maximum time. Nova\'s timings are compressed by %.4f (its 1600 s completion '
+         'ping-ponging between the two lab hosts. %s Nova\'s timings are compressed by %.4f (its 1600 s completion '
          'timeout for this guest becomes %g s, its 150 s downtime steps %.2f s), and %g s is '
          'also the maximum time of pure pre-copy and auto-converge. Time = libvirt\'s job '
          'time (time_elapsed; until the abort for aborted runs), bytes = data_processed, '
          'stall = the largest gap the guest\'s own heartbeat loop saw during the migration '
          '(maxgap_ms), healthy = running on the destination (or the source after an '
          'abort), beating, no BUG/Oops/panic on any console.\n'
-         % (lab['guest_mib'], lab['cap_mibs'], lab['runs_per_point'], lab['nova_time_scale'],
+         % (lab['guest_mib'], lab['cap_mibs'], lab['runs_per_point'], peers_text(lab),
+            lab['nova_time_scale'],
             lab['limit_s'], 150 * lab['nova_time_scale'], lab['limit_s'])]
     rows = []
     for st in lab['steps']:
@@ -262,8 +287,8 @@ def headline(m, lab, ag):
     lines = ['## Headline\n']
     if m:
         h = m['overall']['headline']
-        lines.append('- Model (%d workloads): migpilot takes %sx the physical bound (RAM + '
-                     'WSS) / bandwidth on geometric mean (worst %sx); where pre-copy never '
+        lines.append('- Model (%d workloads): migpilot takes %sx (pass-1 bytes + WSS) / '
+                     'bandwidth on geometric mean (worst %sx); where pre-copy never '
                      'converges it takes %sx nova-force\'s time (nova waits for its 800 s/GiB '
                      'timeout) and %sx virsh\'s (it sometimes waits a pass more than virsh); '
                      'where pre-copy converges it takes %sx pure pre-copy\'s time (it leaves '
@@ -317,26 +342,34 @@ def findings(m, lab, ag):
             if x['mode'] == 'post-copy':
                 sw[x['switch_pass']] = sw.get(x['switch_pass'], 0) + 1
         worst = max(rows, key=lambda r: r['results']['migpilot']['total_s'] / r['bound_s'])
+        late = [r for r in rows if not r['converges'] and
+                r['results']['migpilot']['switch_pass'] > 2]
+        rules = {}
+        for r in late:
+            rules[r['results']['migpilot']['rule']] = rules.get(
+                r['results']['migpilot']['rule'], 0) + 1
+        within = sum(1 for r in late if r['wss_gib'] * 1024 / r['dirty_mibs'] < 1.0)
+        stalled = sum(1 for r in rows if not r['converges'])
         out.append(
-            '- migpilot switches at pass %s in the model (pass: count). It does not always '
-            'switch at pass 2: when pass 1 was long next to the working set, the shrink ratio '
-            'it can measure at pass 2 (what is left / what pass 1 sent) looks like '
-            'convergence, so it waits for the pass-3 evidence ("remaining-not-shrinking"); when the working set is '
-            'within twice what fits in the downtime it treats the passes as a converging '
-            'tail and waits 3 passes. Each wait costs one pass of the working set, which is '
-            'why it is slower than virsh where pre-copy stalls. The worst ratio to the bound '
-            '(%.2fx) is such a case: %s GiB RAM, WSS %s GiB at %s MiB/s, %s Gb/s, %s ms: '
-            '%.1f s instead of %.1f s.'
-            % (', '.join('%s: %s' % kv for kv in sorted(sw.items())),
+            '- Where pre-copy stalls (%d workloads) migpilot switches at pass %s (pass: '
+            'count). %d switch after pass 2 (rules: %s); %d of these rewrite their whole '
+            'working set in less than the 1 s of the shortest window libvirt can measure: '
+            'for such a set the measurement gives only a floor of the rate, and where pre-copy '
+            'would converge at that floor the policy waits for what the next pass shows '
+            '(docs/policy.md). Each wait costs one pass of the working set. The worst ratio to (RAM + WSS) / bandwidth '
+            '(%.2fx): %s GiB RAM, WSS %s GiB at %s MiB/s, %s Gb/s, %s ms: %.1f s instead of '
+            '%.1f s.'
+            % (stalled, ', '.join('%s: %s' % kv for kv in sorted(sw.items())), len(late),
+               ', '.join('%s %d' % kv for kv in sorted(rules.items())), within,
                worst['results']['migpilot']['total_s'] / worst['bound_s'], worst['ram_gib'],
                worst['wss_gib'], worst['dirty_mibs'], worst['gbps'], worst['downtime_ms'],
                worst['results']['migpilot']['total_s'], worst['bound_s']))
+        needless = m['overall']['migpilot']['needless_switches']
         out.append('- virsh pays for its speed with risk: it switches every migration that '
                    'reaches pass 2, %d of which would have converged in pre-copy; migpilot '
-                   'switched %d of those (slow convergers, predicted to need more than 8 '
-                   'further passes, which finished sooner in post-copy).'
+                   'switched %s of those.'
                    % (m['overall']['virsh']['needless_switches'],
-                      m['overall']['migpilot']['needless_switches']))
+                      needless if needless else 'none'))
         out.append('- nova (Zed defaults) never completes a non-converging migration before '
                    'its 800 s/GiB timeout; with the default `abort` it then fails them all.')
     if ag:
@@ -371,7 +404,7 @@ def main():
 make bench                                  # everything (as root, ~20-25 min on 2 cores)
 tests/bench/run.sh --quick                  # model (small grid) + log scanner, < 1 min
 /usr/bin/python3 -m tests.bench.model.run [--quick]                    # model only, seconds
-MPLAB_PREFIX=mpbench MPLAB_RABBIT_PORT=5713 /usr/bin/python3 -m tests.bench.lab.run [--runs 3]
+MPLAB_PREFIX=mpbench MPLAB_RABBIT_PORT=5713 /usr/bin/python3 -m tests.bench.lab.run [--runs 5]
 MPLAB_PREFIX=mpbench MPLAB_RABBIT_PORT=5713 /usr/bin/python3 -m tests.bench.agent.run
 /usr/bin/python3 -m tests.bench.report      # this file from the results
 ```
@@ -385,6 +418,8 @@ MPLAB_PREFIX=mpbench MPLAB_RABBIT_PORT=5713 /usr/bin/python3 -m tests.bench.agen
         parts.append(agent_section(ag, lab))
     parts.append(findings(m, lab, ag))
     parts.append(logs_section(lg))
+    parts.append(stamps_section([('model.json', m), ('lab.json', lab), ('agent.json', ag),
+                                 ('logs.json', lg)]))
     with open(README, 'w') as f:
         f.write('\n'.join(parts))
     print('wrote %s' % README)

@@ -103,6 +103,29 @@ class Agent:
     def send_signal(self, sig):
         os.kill(self.proc.pid, sig)
 
+    def rewrite_policy(self, policy):
+        """Replaces the [policy] section of the config file with `policy`, atomically (the
+        agent reads it at its next SIGHUP)."""
+        with open(self.config) as f:
+            text = f.read()
+        body = ''.join('%s = %s\n' % kv for kv in policy.items())
+        new, n = re.subn(r'(?ms)^\[policy\]\n.*?(?=^\[|\Z)',
+                         lambda _m: '[policy]\n' + body, text)
+        if n != 1:
+            raise AgentError('no single [policy] section in %s' % self.config)
+        with open(self.config + '.new', 'w') as f:
+            f.write(new)
+        os.replace(self.config + '.new', self.config)
+
+    def reload_policy(self, policy, timeout=10):
+        """rewrite_policy, SIGHUP, and waits for the agent to say it took the new mode."""
+        said = (r'SIGHUP: \[policy\] reloaded from \S+ \(mode %s\)'
+                % re.escape(policy.get('mode', 'auto')))
+        before = len(re.findall(said, self.log()))
+        self.rewrite_policy(policy)
+        self.send_signal(signal.SIGHUP)
+        self.wait_log(said, timeout=timeout, count=before + 1)
+
     def stop(self, timeout=20, sig=signal.SIGTERM):
         """Stops the agent by PID; returns its exit status."""
         if not self.proc:

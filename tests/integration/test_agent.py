@@ -219,15 +219,7 @@ def test_metrics_carry_nova_identity_from_the_bus(lab, rabbit, agent_factory, gu
 
 
 def _rewrite_policy(agent, policy):
-    """Replaces the [policy] section of the agent's config file with `policy`, atomically."""
-    with open(agent.config) as f:
-        text = f.read()
-    body = ''.join('%s = %s\n' % kv for kv in policy.items())
-    new, n = re.subn(r'(?ms)^\[policy\]\n.*?(?=^\[|\Z)', lambda _m: '[policy]\n' + body, text)
-    assert n == 1, text
-    with open(agent.config + '.new', 'w') as f:
-        f.write(new)
-    os.replace(agent.config + '.new', agent.config)
+    agent.rewrite_policy(policy)
 
 
 def test_sighup_reloads_policy_and_keeps_it_on_a_bad_one(lab, agent_factory, guest,

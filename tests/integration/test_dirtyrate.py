@@ -121,3 +121,41 @@ def test_dirtyrate_disabled_measures_nothing(lab, agent_factory, guest):
     conn = lab.hosts[0].conn()
     st = conn.domainListGetStats([conn.lookupByName(name)], libvirt.VIR_DOMAIN_STATS_DIRTYRATE)
     assert st[0][1]['dirtyrate.calc_status'] == libvirt.VIR_DOMAIN_DIRTYRATE_UNSTARTED, st
+
+
+def test_guest_measured_soon_after_it_boots_or_arrives(lab, agent_factory):
+    """A guest that boots here, arrives by migration, or stays after its migration failed is
+    measured about 10 s later, not at the next periodic round (here 10 min away): libvirt
+    refuses a calc once a migration runs, so a guest sent on again before that round would
+    leave unmeasured."""
+    a, b = lab.hosts
+    agent = _dirty_agent(agent_factory, 600000)
+    time.sleep(11)      # the first periodic round (10 s after start) is over, with no guest
+    names = []
+    try:
+        booted = 'dr-%s' % uuid.uuid4().hex[:8]
+        names.append(booted)
+        lab.start_guest(a, booted, **IDLE)
+        came = 'dr-%s' % uuid.uuid4().hex[:8]
+        names.append(came)
+        lab.start_guest(b, came, **IDLE)
+        lab.migrate(b, a, came, bandwidth_mibs=64)
+        for name in (booted, came):
+            agent.wait_log(r'measuring the dirty rate of %s \(arrived on this host\)'
+                           % re.escape(name), timeout=30)
+            agent.wait_log(MEASURED % re.escape(name), timeout=20)
+        # a migration that fails leaves the guest here: measured again for the next try
+        m = lab.migrate(a, b, came, bandwidth_mibs=8, wait=False)
+        m.wait_pass(1, timeout=60)
+        m.abort()
+        m.wait(timeout=60, check=False)
+        agent.wait_log(r'measuring the dirty rate of %s \(stayed after a failed migration\)'
+                       % re.escape(came), timeout=40)
+        log = agent.log()
+        assert not re.search(r'measuring the dirty rate of %s \(periodic\)' % re.escape(came),
+                             log), log[-3000:]
+        assert not re.search(r'dirty rate of (%s|%s) not measured' % (booted, came), log), \
+            log[-3000:]
+    finally:
+        for name in names:
+            lab.destroy_guest(name)

@@ -313,6 +313,106 @@ def test_link_cut_during_postcopy_is_recovered(lab, rabbit, agents, guests, coll
         down_ms, p['outage_ms'], len(re.findall(r'resume attempt \d+ failed', log)) + 1))
 
 
+def test_link_cut_during_postcopy_recovered_after_agent_restart(lab, rabbit, agents, guests,
+                                                               collector):
+    """As above, but the agent is SIGKILLed during post-copy, the link cut, and the agent
+    started again (same state_dir, same config) with the guest paused and no nova
+    notification published since: it resumes the migration to the destination it saved when
+    nova named it, as soon as the link is back; outcome recovered, the guest healthy on the
+    destination.
+
+    The kill comes just before the cut, not after the agent saw the pause: a resume call
+    already under way when its agent dies goes on in the source's libvirtd, blocked in a
+    connect to the destination, and would resume the migration itself when the link
+    returns, whatever the restarted agent does."""
+    a, b = lab.hosts
+    extra = {'recovery': {'retry_interval_ms': str(RETRY_MS), 'alert_after_ms': '1500',
+                          'destination_addresses': '%s=%s' % (b.name, b.addr)}}
+    first = agents(extra=extra)
+    name, inst = guests(a, STALLED)
+    # the only time anyone names the destination: before the migration starts
+    bus.publish_nova_pre_live_migration(rabbit.url, inst, source=a.name, dest=b.name,
+                                        project=uuid.uuid4().hex, user=uuid.uuid4().hex,
+                                        request_id=bus.new_request_id())
+    first.wait_log(r'nova: instance.live_migration_pre.start', timeout=30)
+    saved = os.path.join(first.state_dir, 'recovery', '%s.dest' % inst)
+    m = lab.migrate(a, b, name, bandwidth_mibs=BANDWIDTH_MIBS, postcopy=True, wait=False,
+                    params={libvirt.VIR_MIGRATE_PARAM_BANDWIDTH_POSTCOPY: 12})
+    m.wait_for(lambda st: a.domain(name).state() == [libvirt.VIR_DOMAIN_PAUSED,
+                                                      libvirt.VIR_DOMAIN_PAUSED_POSTCOPY],
+               timeout=120)
+    time.sleep(1)
+    first.kill()
+    assert 'post-copy migration of %s paused' % name not in first.log()
+    # what the killed agent left for the next one
+    with open(saved) as f:
+        kept = dict(line.split('=', 1) for line in f.read().splitlines())
+    assert kept['uuid'] == inst and kept['destination_host'] == b.name, kept
+    assert kept['destination_address'] == b.addr, kept
+    lab.cut_link(b, kill_sockets=True)
+    try:
+        deadline = time.monotonic() + 30
+        while a.domain(name).state() != [libvirt.VIR_DOMAIN_PAUSED,
+                                         libvirt.VIR_DOMAIN_PAUSED_POSTCOPY_FAILED]:
+            assert time.monotonic() < deadline, a.domain(name).state()
+            time.sleep(0.1)
+        started = time.monotonic()
+        second = agents(state_dir=first.state_dir, extra=extra)
+        second.wait_log(r'watching outgoing migration of %s' % name, timeout=30)
+        second.wait_log(r'post-copy migration of %s paused' % name, timeout=30)
+        seen_paused = time.monotonic()
+        features = second.wait_log(r'features: .*postcopy_resume (?:on|off)[^\n]*',
+                                   timeout=5)[-1]
+        resumes = 'postcopy_resume off (libvirt 11.3 crashes' not in features
+        if resumes:
+            assert 'postcopy_resume on' in features, features
+            # it tries while the link is down, to where the killed agent had saved
+            second.wait_log(r'recovery: destination %s of %s from the recovery state' %
+                            (re.escape(b.name), name), timeout=30)
+            second.wait_log(r'resuming the post-copy migration of %s to %s' %
+                            (name, re.escape('qemu+tcp://%s/system' % b.addr)), timeout=30)
+        # the link stays down a while: the guest stays paused, the agent alerts
+        second.wait_log(r'ALERT: post-copy migration of %s paused' % name, timeout=30)
+    finally:
+        lab.restore_link(b)
+    restored = time.monotonic()
+    if not resumes:
+        # as in the test above: the table holds resumes off on this libvirt, the restarted
+        # agent says so and never tries
+        second.wait_log(r'ALERT: post-copy migration of %s paused for \d+ s, the guest is '
+                        r'stopped; not resumed by the agent \(libvirt 11.3 crashes' % name,
+                        timeout=30)
+        log = second.log()
+        assert 'resuming the post-copy migration' not in log, log[-3000:]
+        assert 'resume attempt' not in log, log[-3000:]
+        b.open().getLibVersion()        # the destination's libvirtd is alive
+        return
+    second.wait_log(r'post-copy migration of %s resumed' % name, timeout=60)
+    p = one_metrics(collector, inst, timeout=180)
+    assert p['outcome'] == 'recovered' and p['mode'] == 'post-copy', p
+    # the restarted agent counts the outage from when it saw the pause (between its start
+    # and its log line saying so) to the resumed event, which comes after the restore and
+    # within the bound of the test above
+    min_ms = (restored - seen_paused) * 1000
+    down_ms = (restored - started) * 1000
+    late_ms = max(RETRY_MS + POLL_MS, down_ms + 1000) + 1000
+    assert min_ms <= p['outage_ms'] <= down_ms + late_ms, (p['outage_ms'], min_ms, down_ms)
+    log = second.log()
+    # nova said nothing to the restarted agent: the destination came from the state dir
+    assert 'nova: ' not in log, log[-3000:]
+    assert 'no nova notification has named' not in log, log[-3000:]
+    # and its own call resumed it: libvirt refuses a resume while another one is under way
+    assert 'actively monitored by another thread' not in log, log[-3000:]
+    assert not a.has_domain(name)
+    lab.check_guest_healthy(b, name)
+    # the migration is over: nothing is left to resume
+    deadline = time.monotonic() + 5
+    while os.path.exists(saved) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not os.path.exists(saved)
+    assert os.listdir(os.path.dirname(saved)) == []
+
+
 def test_four_concurrent_migrations_both_directions(lab, agents, guests, collector):
     """Two agents (one per host), four migrations at once, two each way, one stalled and
     one converging in each direction: each handled and reported on its own."""

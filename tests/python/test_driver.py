@@ -3,6 +3,7 @@ force-complete queued out. (The real thing runs in tests/integration/test_nova_e
 import libvirt
 import pytest
 
+import _migpilot
 from nova_hooks import driver
 
 MIB = 1024 * 1024
@@ -95,9 +96,21 @@ def test_other_job_types_ignored_and_bad_samples_stop_the_policy(caplog):
 def test_sample_mapping():
     s = driver.sample_from_stats(stalled_polls()[30], True, False, 50)
     assert s['pass'] == 2 and s['elapsed_ms'] == 15000
-    assert s['dirty_rate_pps'] == 4800 and s['page_size'] == 4096
+    # the core's conversion (as the agent's): pages/s x page size
+    assert s['dirty_rate_bps'] == 4800 * 4096
     assert s['max_downtime_ms'] == 50 and s['postcopy_permitted'] is True
     assert driver.sample_from_stats({'type': UNBOUNDED}, True, False)['pass'] is None
+    # pass 0 (setup, or the job is over) is passed on: the core declines to judge it
+    assert driver.sample_from_stats({'type': UNBOUNDED, 'memory_iteration': 0},
+                                    True, False)['pass'] == 0
+    s = driver.sample_from_stats({'type': UNBOUNDED, 'memory_dirty_rate': 10,
+                                  'memory_page_size': 65536, 'downtime': 7}, False, True)
+    assert s['dirty_rate_bps'] == 655360 and s['expected_downtime_ms'] == 7
+    assert s['elapsed_ms'] == 0 and s['memory_total'] is None and s['in_postcopy'] is True
+    s = driver.sample_from_stats({'type': UNBOUNDED, 'memory_dirty_rate': 10}, True, False)
+    assert s['dirty_rate_bps'] == 40960          # no page size: 4096
+    with pytest.raises(_migpilot.Error, match='job stats: memory_total must be a non-negative'):
+        driver.sample_from_stats({'memory_total': -1}, True, False)
 
 
 class FakeDomain:

@@ -427,3 +427,31 @@ def test_bus_settings_durable_follows_the_agent(tmp_path, migpilot, nova, durabl
         '[amqp]\nnova_conf = %s/nova.conf\nexchange = nova\n%s' % (tmp_path, migpilot))
     assert cmd_listen.bus_settings(str(tmp_path / 'migpilot.conf')) == (
         'rabbit://n:p@ctl:5672/', 'nova', durable)
+
+
+@pytest.mark.parametrize('migpilot,nova,want', [
+    ('', '[DEFAULT]\ntransport_url = rabbit://d/\n', 'rabbit://d/'),
+    # nova's notification transport wins over [DEFAULT], as oslo.messaging and the agent pick
+    ('', '[DEFAULT]\ntransport_url = rabbit://d/\n'
+         '[oslo_messaging_notifications]\ntransport_url = rabbit://n/\n', 'rabbit://n/'),
+    ('', '[oslo_messaging_notifications]\ntransport_url = \n'
+         '[DEFAULT]\ntransport_url = rabbit://d/\n', 'rabbit://d/'),
+    ('transport_url = rabbit://a/\n', '[oslo_messaging_notifications]\n'
+                                      'transport_url = rabbit://n/\n', 'rabbit://a/'),
+    ('', '', None),
+])
+def test_bus_settings_url_as_the_agent_picks_it(tmp_path, migpilot, nova, want):
+    from nova_hooks import cmd_listen
+    (tmp_path / 'nova.conf').write_text(nova)
+    (tmp_path / 'migpilot.conf').write_text(
+        '[amqp]\nnova_conf = %s/nova.conf\n%s' % (tmp_path, migpilot))
+    assert cmd_listen.bus_settings(str(tmp_path / 'migpilot.conf'))[0] == want
+
+
+def test_resolve_transport_url():
+    assert _migpilot.resolve_transport_url('rabbit://a/', 'rabbit://n/', None) == \
+        ('rabbit://a/', '[amqp]')
+    assert _migpilot.resolve_transport_url(None, 'rabbit://n/', 'rabbit://d/') == \
+        ('rabbit://n/', '[oslo_messaging_notifications]')
+    assert _migpilot.resolve_transport_url('', '', 'rabbit://d/') == ('rabbit://d/', '[DEFAULT]')
+    assert _migpilot.resolve_transport_url(None, None, None) == (None, None)

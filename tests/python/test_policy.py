@@ -108,7 +108,7 @@ def test_stalled_switches_at_pass2():
     assert d['rule'] == 'not-converging'
     assert d['prediction'] == 'not-converging'
     assert d['rho_reported'] < 1.0
-    assert d['remaining_start'] > 240 * MIB
+    assert d['remaining_at_pass_start_bytes'] > 240 * MIB
     assert d['switch_cost_ms'] > 0
     assert d['switch_decided'] and d['acted_on'] and d['evaluated']
     assert 'not converging' in d['explanation']
@@ -126,7 +126,7 @@ def test_converging_never_switches():
     assert pass2['prediction'] == 'converging'
     assert pass2['predicted_finish_ms'] is not None
     assert pass2['predicted_passes'] <= 4
-    assert pass2['remaining_prev'] is None
+    assert pass2['remaining_at_previous_pass_start_bytes'] is None
 
 
 def test_observe_mode_not_acted_on():
@@ -341,7 +341,7 @@ def test_set_dirty_converging_left_alone():
     assert e['dirty_status'] == 'used'
     assert e['prediction'] == 'converging'
     assert e['dirty_age_ms'] is not None and e['dirty_age_ms'] >= 10000
-    assert e['predicted_remaining'] < e['remaining_start']
+    assert e['predicted_remaining'] < e['remaining_at_pass_start_bytes']
 
 
 def test_missing_and_withdrawn_measurement_is_todays_policy():
@@ -492,3 +492,17 @@ def test_dirty_trace_switch_pass(name):
     # W as measured (the longest window's pages, MiB) beyond what the downtime moves
     assert s['dirty_wss_bytes'] > s['threshold_bytes'] > 0
     assert s['predicted_remaining'] > s['threshold_bytes']
+
+
+def test_decision_keys_are_the_notifications():
+    # one rendering in the core: the figures carry the switch notification's key names
+    d = _migpilot.Policy().feed_sample({'elapsed_ms': 1000, 'pass': 1})
+    figures = {'prediction', 'rho', 'rho_reported', 'remaining_at_pass_start_bytes',
+               'remaining_at_previous_pass_start_bytes', 'threshold_bytes', 'bandwidth_bps',
+               'predicted_passes', 'predicted_finish_ms', 'switch_cost_ms'}
+    rest = {'action', 'rule', 'switch_decided', 'acted_on', 'evaluated', 'pass', 'elapsed_ms',
+            'dirty_status', 'dirty_fallback', 'dirty_wss_bytes', 'dirty_write_bps',
+            'dirty_age_ms', 'predicted_remaining', 'explanation'}
+    assert set(d) == figures | rest
+    assert d['action'] == 'none' and d['pass'] == 1 and d['elapsed_ms'] == 1000
+    assert d['remaining_at_pass_start_bytes'] is None and isinstance(d['explanation'], str)

@@ -13,6 +13,7 @@
  *    fed to the policy before the replay.
  */
 #include <dirent.h>
+#include <limits.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -1205,6 +1206,40 @@ START_TEST(test_dirty_overread_overruled_by_pass1)
     ck_assert_int_eq(d.dirty_write_bps, (long long)(40 * MIB));
     ck_assert_int_eq(d.rule, MP_POLICY_RULE_WORKING_SET);
     ck_assert_int_eq(d.action, MP_POLICY_ACTION_SWITCH);
+}
+END_TEST
+
+/* A small set rewritten flat out reads low under page sampling (the lab: 48 MiB for a 64
+ * MiB set), and saturates even the 1 s window: r is only a floor. Pass 1 counted 40 MiB
+ * for the 20 MiB measured, so W is at least 40 less the 9.6 MiB QEMU may leave unsent at
+ * its sync; rewritten within 1 s, it fills pass 3 again and pre-copy stalls: switch at pass
+ * 2. Taken at the measured 20 MiB, the passes would shrink at the rate's floor and the
+ * policy would wait for pass 3. */
+START_TEST(test_dirty_saturated_set_at_least_pass1_count)
+{
+    mpDirtyMeasurement m = { 0 };
+    mpPolicyDecision d;
+
+    m.nwindows = 2;
+    m.windows[0].window_ms = 1000;
+    m.windows[0].rate_mibs = 20;
+    m.windows[1].window_ms = 4000;
+    m.windows[1].rate_mibs = 5;
+    m.memory_bytes = (unsigned long long)(256 * MIB);
+    d = handPass2(&m, 40, 0);
+    fprintf(stderr, "[under-read set] %s\n", d.explanation);
+    ck_assert_int_eq(d.dirty_status, MP_POLICY_DIRTY_USED);
+    ck_assert_int_ge(d.dirty_wss_bytes, (long long)(29 * MIB));
+    ck_assert_int_le(d.dirty_wss_bytes, (long long)(31 * MIB));
+    ck_assert_int_eq(d.dirty_write_bps, d.dirty_wss_bytes);     /* W within 1 s */
+    ck_assert_int_eq(d.rule, MP_POLICY_RULE_WORKING_SET);
+    ck_assert_int_eq(d.action, MP_POLICY_ACTION_SWITCH);
+
+    /* the same count within what QEMU may leave at the sync says nothing more: W stays
+     * as measured, and so does the verdict the floor allows */
+    d = handPass2(&m, 29, 0);
+    ck_assert_int_eq(d.dirty_wss_bytes, (long long)(20 * MIB));
+    ck_assert_int_ne(d.action, MP_POLICY_ACTION_SWITCH);
 }
 END_TEST
 
@@ -2499,6 +2534,152 @@ START_TEST(test_trace_dirtyrate_malformed)
 }
 END_TEST
 
+/* ---- decisions as JSON ---- */
+
+START_TEST(test_decision_to_json)
+{
+    static const char *const figureKeys[] = {
+        "prediction", "rho", "rho_reported", "remaining_at_pass_start_bytes",
+        "remaining_at_previous_pass_start_bytes", "threshold_bytes", "bandwidth_bps",
+        "predicted_passes", "predicted_finish_ms", "switch_cost_ms",
+    };
+    static const char *const otherKeys[] = {
+        "action", "rule", "switch_decided", "acted_on", "evaluated", "pass", "elapsed_ms",
+        "dirty_status", "dirty_fallback", "dirty_wss_bytes", "dirty_write_bps",
+        "dirty_age_ms", "predicted_remaining", "explanation",
+    };
+    mpPolicyDecision d;
+    json_t *fig, *j;
+    size_t i;
+
+    memset(&d, 0, sizeof(d));
+    d.action = MP_POLICY_ACTION_SWITCH;
+    d.rule = MP_POLICY_RULE_NOT_CONVERGING;
+    d.switch_decided = true;
+    d.pass = 3;
+    d.elapsed_ms = 12345;
+    d.rho = 0.97;
+    d.rho_reported = INFINITY;           /* not a JSON number: null */
+    d.remaining_start = 300;
+    d.remaining_prev = -1;
+    d.threshold_bytes = 20;
+    d.bandwidth_bps = -1;
+    d.predicted_passes = -1;
+    d.predicted_finish_ms = -1;
+    d.switch_cost_ms = 3500;
+    d.dirty_wss_bytes = -1;
+    d.dirty_write_bps = 7;
+    d.dirty_age_ms = -1;
+    d.predicted_remaining = -1;
+    snprintf(d.explanation, sizeof(d.explanation), "cut \xc3");   /* half a character */
+
+    fig = mpPolicyDecisionFiguresToJSON(&d);
+    ck_assert_uint_eq(json_object_size(fig), sizeof(figureKeys) / sizeof(figureKeys[0]));
+    for (i = 0; i < sizeof(figureKeys) / sizeof(figureKeys[0]); i++)
+        ck_assert_msg(json_object_get(fig, figureKeys[i]), "no %s", figureKeys[i]);
+    ck_assert_str_eq(json_string_value(json_object_get(fig, "prediction")), "unknown");
+    ck_assert(json_real_value(json_object_get(fig, "rho")) == 0.97);
+    ck_assert(json_is_null(json_object_get(fig, "rho_reported")));
+    ck_assert_int_eq(json_integer_value(json_object_get(fig, "remaining_at_pass_start_bytes")),
+                     300);
+    ck_assert(json_is_null(json_object_get(fig, "remaining_at_previous_pass_start_bytes")));
+    ck_assert(json_is_null(json_object_get(fig, "predicted_passes")));
+    ck_assert_int_eq(json_integer_value(json_object_get(fig, "switch_cost_ms")), 3500);
+
+    j = mpPolicyDecisionToJSON(&d);
+    ck_assert_uint_eq(json_object_size(j), json_object_size(fig) +
+                      sizeof(otherKeys) / sizeof(otherKeys[0]));
+    for (i = 0; i < sizeof(otherKeys) / sizeof(otherKeys[0]); i++)
+        ck_assert_msg(json_object_get(j, otherKeys[i]), "no %s", otherKeys[i]);
+    ck_assert(json_equal(json_object_get(j, "rho"), json_object_get(fig, "rho")));
+    ck_assert_str_eq(json_string_value(json_object_get(j, "action")), "switch");
+    ck_assert_str_eq(json_string_value(json_object_get(j, "rule")), "not-converging");
+    ck_assert(json_is_true(json_object_get(j, "switch_decided")));
+    ck_assert(json_is_false(json_object_get(j, "acted_on")));
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "pass")), 3);
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "elapsed_ms")), 12345);
+    ck_assert_str_eq(json_string_value(json_object_get(j, "dirty_status")), "missing");
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "dirty_write_bps")), 7);
+    ck_assert(json_is_null(json_object_get(j, "dirty_age_ms")));
+    ck_assert_str_eq(json_string_value(json_object_get(j, "explanation")), "cut ?");
+    json_decref(fig);
+    json_decref(j);
+}
+END_TEST
+
+/* ---- libvirt's job statistics ---- */
+
+typedef struct {
+    const char *name;
+    unsigned long long value;
+} fakeStat;
+
+static bool
+fakeJobStat(const char *name, unsigned long long *value, void *opaque)
+{
+    const fakeStat *st;
+
+    for (st = opaque; st->name; st++) {
+        if (strcmp(st->name, name) == 0) {
+            *value = st->value;
+            return true;
+        }
+    }
+    return false;
+}
+
+START_TEST(test_sample_from_job_stats)
+{
+    static const fakeStat full[] = {
+        { "time_elapsed", 15000 }, { "memory_iteration", 2 }, { "memory_total", 1 << 30 },
+        { "memory_processed", 600 << 20 }, { "memory_remaining", 500 << 20 },
+        { "memory_bps", 100 << 20 }, { "memory_dirty_rate", 4800 },
+        { "memory_page_size", 65536 }, { "downtime", 42 }, { "type", 2 }, { NULL, 0 },
+    };
+    static const fakeStat setup[] = {
+        { "time_elapsed", 3 }, { "memory_iteration", 0 }, { "memory_dirty_rate", 10 },
+        { NULL, 0 },
+    };
+    static const fakeStat huge[] = {
+        { "memory_iteration", 1ULL << 40 }, { "memory_dirty_rate", ULLONG_MAX / 2 },
+        { "memory_page_size", 0 }, { NULL, 0 },
+    };
+    mpPolicySample s;
+
+    mpPolicySampleFromJobStats(&s, fakeJobStat, (void *)full);
+    ck_assert_uint_eq(s.elapsed_ms, 15000);
+    ck_assert_uint_eq(s.pass, 2);
+    ck_assert_uint_eq(s.memory_total, 1 << 30);
+    ck_assert_uint_eq(s.memory_processed, 600 << 20);
+    ck_assert_uint_eq(s.memory_remaining, 500 << 20);
+    ck_assert_uint_eq(s.memory_bps, 100 << 20);
+    ck_assert_uint_eq(s.dirty_bps, 4800ULL * 65536);
+    ck_assert_uint_eq(s.expected_downtime_ms, 42);
+    ck_assert_uint_eq(s.has, MP_POLICY_HAS_PASS | MP_POLICY_HAS_TOTAL | MP_POLICY_HAS_PROCESSED |
+                      MP_POLICY_HAS_REMAINING | MP_POLICY_HAS_BPS | MP_POLICY_HAS_DIRTY |
+                      MP_POLICY_HAS_EXP_DOWNTIME);
+    ck_assert(!s.postcopy_permitted && !s.in_postcopy && s.max_downtime_ms == 0);
+
+    /* pass 0 is kept (the policy declines to judge it); no page size: 4096 */
+    mpPolicySampleFromJobStats(&s, fakeJobStat, (void *)setup);
+    ck_assert_uint_eq(s.has, MP_POLICY_HAS_PASS | MP_POLICY_HAS_DIRTY);
+    ck_assert_uint_eq(s.pass, 0);
+    ck_assert_uint_eq(s.elapsed_ms, 3);
+    ck_assert_uint_eq(s.dirty_bps, 40960);
+
+    /* out of range: saturated, never wrapped; page size 0: the default */
+    mpPolicySampleFromJobStats(&s, fakeJobStat, (void *)huge);
+    ck_assert_uint_eq(s.pass, UINT_MAX);
+    ck_assert_uint_eq(s.dirty_bps, ULLONG_MAX);
+    ck_assert_uint_eq(mpPolicyDirtyBps(3, 0), 3 * MP_POLICY_PAGE_SIZE_DEFAULT);
+
+    /* nothing at all */
+    mpPolicySampleFromJobStats(&s, fakeJobStat, (void *)&full[10]);
+    ck_assert_uint_eq(s.has, 0);
+    ck_assert_uint_eq(s.elapsed_ms, 0);
+}
+END_TEST
+
 static Suite *
 policy_suite(void)
 {
@@ -2533,6 +2714,7 @@ policy_suite(void)
     tcase_add_test(tc, test_dirty_trap_long_window_rate);
     tcase_add_test(tc, test_dirty_overread_overruled_by_pass1);
     tcase_add_test(tc, test_dirty_pass1_count_holds_at_later_passes);
+    tcase_add_test(tc, test_dirty_saturated_set_at_least_pass1_count);
     tcase_add_test(tc, test_dirty_missing_is_todays_policy);
     tcase_add_test(tc, test_dirty_stale_and_inconsistent_fall_back);
     tcase_add_test(tc, test_dirty_bad_struct_rejected);
@@ -2544,6 +2726,8 @@ policy_suite(void)
     tcase_add_test(tc, test_trace_recorded);
     tcase_add_test(tc, test_trace_dirtyrate_recorded);
     tcase_add_test(tc, test_trace_dirtyrate_malformed);
+    tcase_add_test(tc, test_sample_from_job_stats);
+    tcase_add_test(tc, test_decision_to_json);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,6 +1,7 @@
 /*
  * test_url.c: transport URLs in nova's syntax
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "mptest.h"
@@ -74,6 +75,53 @@ START_TEST(test_url_errors)
 }
 END_TEST
 
+START_TEST(test_url_ssl_query)
+{
+    static const struct { const char *query; int ssl; } cases[] = {
+        { "?ssl=1", 1 }, { "?ssl=true", 1 }, { "?ssl=True", 1 }, { "?ssl=yes", 1 },
+        { "?ssl=ON", 1 }, { "?a=b&ssl=1", 1 }, { "?ssl=1&a=b", 1 },
+        { "?ssl=0", 0 }, { "?ssl=false", 0 }, { "?ssl=10", 0 }, { "?xssl=1", 0 },
+        { "?a=ssl=1", 0 }, { "?ssl=", 0 }, { "?ssl=1&ssl=0", 0 }, { "?", 0 },
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char url[128];
+        mpTransportUrl *u;
+
+        snprintf(url, sizeof(url), "rabbit://u:p@h/vh%s", cases[i].query);
+        u = mpTransportUrlParse(url);
+        ck_assert_msg(u != NULL, "%s: %s", url, mpGetLastErrorMessage());
+        ck_assert_msg(u->ssl == cases[i].ssl, "%s: ssl %d", url, u->ssl);
+        ck_assert_str_eq(u->vhost, "vh");
+        mpTransportUrlFree(u);
+    }
+}
+END_TEST
+
+START_TEST(test_url_resolve)
+{
+    const char *url = "unchanged";
+
+    ck_assert_int_eq(mpTransportUrlResolve("rabbit://a/", "rabbit://n/", "rabbit://d/", &url),
+                     MP_TRANSPORT_FROM_AGENT);
+    ck_assert_str_eq(url, "rabbit://a/");
+    ck_assert_int_eq(mpTransportUrlResolve("", "rabbit://n/", "rabbit://d/", &url),
+                     MP_TRANSPORT_FROM_NOVA_NOTIFICATIONS);
+    ck_assert_str_eq(url, "rabbit://n/");
+    ck_assert_int_eq(mpTransportUrlResolve(NULL, NULL, "rabbit://d/", &url),
+                     MP_TRANSPORT_FROM_NOVA_DEFAULT);
+    ck_assert_str_eq(url, "rabbit://d/");
+    ck_assert_int_eq(mpTransportUrlResolve(NULL, "", "", &url), MP_TRANSPORT_FROM_NONE);
+    ck_assert_ptr_null(url);
+    ck_assert_str_eq(mpTransportOriginSection(MP_TRANSPORT_FROM_AGENT), "[amqp]");
+    ck_assert_str_eq(mpTransportOriginSection(MP_TRANSPORT_FROM_NOVA_NOTIFICATIONS),
+                     "[oslo_messaging_notifications]");
+    ck_assert_str_eq(mpTransportOriginSection(MP_TRANSPORT_FROM_NOVA_DEFAULT), "[DEFAULT]");
+    ck_assert_ptr_null(mpTransportOriginSection(MP_TRANSPORT_FROM_NONE));
+}
+END_TEST
+
 static Suite *
 url_suite(void)
 {
@@ -83,6 +131,8 @@ url_suite(void)
     tcase_add_test(tc, test_url_basic);
     tcase_add_test(tc, test_url_multi_host_vhost_ssl);
     tcase_add_test(tc, test_url_errors);
+    tcase_add_test(tc, test_url_ssl_query);
+    tcase_add_test(tc, test_url_resolve);
     suite_add_tcase(s, tc);
     return s;
 }

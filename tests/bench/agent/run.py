@@ -33,7 +33,7 @@ import uuid
 
 import amqp
 
-from tests.bench import lablib
+from tests.bench import lablib, stamp
 from tests.integration import bus
 from tests.integration.agentproc import Agent
 from tests.lab.lab import Lab
@@ -417,6 +417,7 @@ def main():
     # py-amqp complains about deliveries in flight when oslo's listener closes its channel
     logging.getLogger('amqp').setLevel(logging.ERROR)
     result = {}
+    st = stamp.Stamp()
     with Lab(prefix=prefix) as lab, Rabbit(port=port, prefix=prefix) as rabbit:
         log('bus throughput')
         result['bus'] = throughput(lab, rabbit, args.messages, log)
@@ -425,6 +426,7 @@ def main():
         log('decision latency')
         result['latency'] = latency(lab, rabbit, args.latency_runs, log)
     result['seconds'] = round(time.monotonic() - t0)
+    result['stamp'] = st.finish()
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, 'agent.json'), 'w') as f:
         json.dump(result, f, indent=1)

@@ -4,10 +4,11 @@ QEMU/libvirt, every policy, the agent in the loop for migpilot; then the model's
 of the same runs. Writes tests/bench/results/lab.json and lab_time.png, lab_bytes.png.
 
   MPLAB_PREFIX=.. MPLAB_RABBIT_PORT=.. /usr/bin/python3 -m tests.bench.lab.run \
-      [--runs 3] [--steps 16,64,144] [--limit 12] [--out DIR]
+      [--runs 5] [--steps 16,64,144] [--limit 12] [--policies a,b] [--out DIR]
 
 One guest (256 MiB, 1 vCPU, TCG), rewriting `stressed` MiB flat out; one link cap
-(64 MiB/s, pre-copy and post-copy alike); guests ping-pong between the two lab hosts.
+(64 MiB/s, pre-copy and post-copy alike); guests ping-pong between the two lab hosts; the
+policies interleaved in each round. virsh is the real command; nova is emulated (PEERS).
 Nova's timings (completion timeout 800 s/GiB with data_gb >= 2, downtime steps 75 s/GiB)
 would make one run last 1600 s: they are compressed so that the timeout is `--limit`
 seconds, which is also pure pre-copy's and auto-converge's maximum time.
@@ -15,13 +16,14 @@ seconds, which is also pure pre-copy's and auto-converge's maximum time.
 import argparse
 import json
 import os
+import re
 import statistics
 import sys
 import time
 
-from tests.bench import lablib
+from tests.bench import lablib, stamp
 from tests.bench.model import sim
-from tests.integration.agentproc import Agent
+from tests.integration.agentproc import Agent, AgentError
 from tests.lab.lab import Lab
 from tests.lab.rabbit import Rabbit
 
@@ -33,7 +35,23 @@ CAP_MIBS = 64
 BASELINE_MIB = 64
 # QEMU's set-up time with the lab's unaligned RAM size (libvirt-lab.md: ~0.4-0.5 s)
 SETUP_S = 0.45
+# the agent's INFO line of a finished measurement
+MEASURED = r'dirty rate of %s: \d+ MiB/s over'
 POLICIES = ('migpilot', 'virsh', 'nova-force', 'nova-abort', 'precopy', 'autoconverge')
+# what each row is: the real tool, or an emulation of it (and how)
+PEERS = {
+    'migpilot': 'real: migpilot-agent on each lab host throughout, default [policy] '
+                '(observe mode during the other peers\' runs); each migpilot run starts '
+                'once the source\'s agent has measured the guest since its last migration '
+                '(it does 10 s after one)',
+    'virsh': 'real: virsh migrate --live --p2p --persistent --postcopy '
+             '--postcopy-after-precopy --bandwidth 64 --postcopy-bandwidth 64',
+    'nova-force': 'emulated: nova Zed\'s monitor on libvirt (0.5 s polls, downtime steps, '
+                  'force post-copy at the completion timeout), its timings compressed',
+    'nova-abort': 'emulated: as nova-force, aborting at the completion timeout',
+    'precopy': 'libvirt directly: pure pre-copy, 300 ms max downtime, aborted at the limit',
+    'autoconverge': 'libvirt directly: VIR_MIGRATE_AUTO_CONVERGE, aborted at the limit',
+}
 
 
 def controller(name, limit):
@@ -65,52 +83,89 @@ def dirty_rate_mibs(lab, host, name):
 
 
 def start_agents(lab, rabbit):
+    """One agent per lab host, for the whole step, in observe mode: the other peers'
+    migrations are watched, measured and decided but not acted on. Each migpilot run puts
+    them in auto mode (SIGHUP) and back, so that they know the guest as they would on a
+    real host, where an agent runs all the time."""
     agents = []
     for h in lab.hosts:
-        a = Agent(h.uri, rabbit.url, host=h.name,
+        a = Agent(h.uri, rabbit.url, host=h.name, policy={'mode': 'observe'},
                   extra={'DEFAULT': {'log_level': 'debug', 'progress_interval_ms': '0'}})
+        a.measured_since = {}
         agents.append(a.start())
     return agents
 
 
-def run_step(lab, rabbit, stressed, runs, limit, log):
+def run_step(lab, rabbit, stressed, runs, limit, log, policies=POLICIES):
+    """runs rounds at one working-set size, the policies interleaved within each round
+    (A B C .. A B C ..), so that a drift of the machine over the step reaches every policy
+    alike. The agents run throughout, acting only on migpilot's runs (start_agents)."""
     name = 'bench%d' % stressed
     a, b = lab.hosts
     lab.start_guest(a, name, mem_mib=MEM_MIB, dirty_mib=stressed, dirty_rate=-1,
                     persistent=True)
     time.sleep(2)
     rate = dirty_rate_mibs(lab, a, name)
-    out = {'stressed_mib': stressed, 'guest_dirtied_mibs': rate, 'policies': {},
-           'agent_switches': []}
-    for pol in POLICIES:
-        agents = start_agents(lab, rabbit) if pol == 'migpilot' else []
-        res = []
-        try:
-            for i in range(runs):
-                src = lab.find_guest(name)
-                if src is None:
-                    lab.destroy_guest(name)
-                    src = a
-                    lab.start_guest(src, name, mem_mib=MEM_MIB, dirty_mib=stressed,
-                                    dirty_rate=-1, persistent=True)
-                dst = b if src is a else a
-                ctl, scale = controller(pol, limit)
-                r = lablib.measure(lab, src, dst, name, ctl, CAP_MIBS)
-                res.append(r)
-                log('  %-12s %3d MiB run %d: %s %s %.1f s, %s MiB, passes %s, downtime %s ms, '
-                    'stall %s ms, switch pass %s, healthy %s'
-                    % (pol, stressed, i + 1, r['outcome'], r['mode'], r['time_s'],
-                       r['bytes'] and round(r['bytes'] / sim.MiB), r['passes'],
-                       r['downtime_ms'], r['stall_ms'], r['switch_pass'], r['healthy']))
-                if not r['healthy'] and lab.find_guest(name):
-                    lab.destroy_guest(name)
-        finally:
-            for ag in agents:
-                out['agent_switches'].extend(lablib.parse_agent_log(ag.log()))
-                ag.cleanup()
-        out['policies'][pol] = res
+    out = {'stressed_mib': stressed, 'guest_dirtied_mibs': rate,
+           'policies': {pol: [] for pol in policies}, 'agent_switches': [], 'order': []}
+    agents = start_agents(lab, rabbit)
+    try:
+        # the agents' first measurement of the guest (10 s after their start)
+        agents[0].wait_log(r'dirty rate of %s: ' % name, timeout=60)
+        for i in range(runs):
+            for pol in policies:
+                out['policies'][pol].append(
+                    run_one(lab, name, stressed, pol, limit, agents, log, i))
+                out['order'].append(pol)
+    finally:
+        for ag in agents:
+            out['agent_switches'].extend(lablib.parse_agent_log(ag.log()))
+            ag.cleanup()
     lab.destroy_guest(name)
     return out
+
+
+def run_one(lab, name, stressed, pol, limit, agents, log, i):
+    a, b = lab.hosts
+    src = lab.find_guest(name)
+    if src is None:
+        lab.destroy_guest(name)
+        src = a
+        lab.start_guest(src, name, mem_mib=MEM_MIB, dirty_mib=stressed, dirty_rate=-1,
+                        persistent=True)
+    dst = b if src is a else a
+    ctl, scale = controller(pol, limit)
+    if pol == 'migpilot':
+        # as on a host where guests are not migrated back to back: the source's agent
+        # has measured the guest since its last migration (it does so 10 s after one)
+        source_agent = agents[lab.hosts.index(src)]
+        since = source_agent.measured_since.get(name, 0)
+        try:
+            source_agent.wait_log(MEASURED % re.escape(name), count=since + 1, timeout=60)
+            fresh = True
+        except AgentError:
+            fresh = False
+            log('  no measurement of %s by %s within 60 s' % (name, src.name))
+        for ag in agents:
+            ag.reload_policy({'mode': 'auto'})
+    try:
+        r = lablib.measure(lab, src, dst, name, ctl, CAP_MIBS)
+    finally:
+        if pol == 'migpilot':
+            for ag in agents:
+                ag.reload_policy({'mode': 'observe'})
+        for ag in agents:
+            ag.measured_since[name] = len(re.findall(MEASURED % re.escape(name), ag.log()))
+    if pol == 'migpilot':
+        r['measured_before'] = fresh
+    log('  %-12s %3d MiB run %d: %s %s %.1f s, %s MiB, passes %s, downtime %s ms, '
+        'stall %s ms, switch pass %s, healthy %s'
+        % (pol, stressed, i + 1, r['outcome'], r['mode'], r['time_s'],
+           r['bytes'] and round(r['bytes'] / sim.MiB), r['passes'],
+           r['downtime_ms'], r['stall_ms'], r['switch_pass'], r['healthy']))
+    if not r['healthy'] and lab.find_guest(name):
+        lab.destroy_guest(name)
+    return r
 
 
 def median_of(runs, key):
@@ -191,7 +246,7 @@ def plot(result, outdir):
         for pol in POLICIES:
             med, lo, hi = [], [], []
             for s in steps:
-                v = [r[key] / div for r in s['policies'][pol] if r.get(key) is not None]
+                v = [r[key] / div for r in s['policies'].get(pol, []) if r.get(key) is not None]
                 med.append(statistics.median(v) if v else float('nan'))
                 lo.append(med[-1] - min(v) if v else 0)
                 hi.append(max(v) - med[-1] if v else 0)
@@ -213,16 +268,25 @@ def plot(result, outdir):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument('--runs', type=int, default=3)
+    ap.add_argument('--runs', type=int, default=5)
     ap.add_argument('--steps', default='16,64,144')
     ap.add_argument('--limit', type=float, default=12.0,
                     help='nova completion timeout / pre-copy max time on the lab (s)')
+    ap.add_argument('--policies', default=','.join(POLICIES),
+                    help='comma-separated subset of %s (a trial; make bench runs all)'
+                    % ', '.join(POLICIES))
     ap.add_argument('--out', default=os.path.join(REPO, 'tests', 'bench', 'results'))
     args = ap.parse_args()
     steps_mib = [int(x) for x in args.steps.split(',')]
+    policies = tuple(args.policies.split(','))
+    unknown = sorted(set(policies) - set(POLICIES))
+    if unknown:
+        ap.error('--policies: unknown %s (known: %s)' % (', '.join(unknown),
+                                                          ', '.join(POLICIES)))
     prefix = os.environ.get('MPLAB_PREFIX', 'mpbench')
     port = int(os.environ.get('MPLAB_RABBIT_PORT', '5713'))
     t0 = time.monotonic()
+    st = stamp.Stamp()
 
     def log(msg):
         print('[lab %6.0fs] %s' % (time.monotonic() - t0, msg), flush=True)
@@ -231,9 +295,10 @@ def main():
     with Lab(prefix=prefix) as lab, Rabbit(port=port, prefix=prefix) as rabbit:
         for s in steps_mib:
             log('stressed %d MiB' % s)
-            steps.append(run_step(lab, rabbit, s, args.runs, args.limit, log))
+            steps.append(run_step(lab, rabbit, s, args.runs, args.limit, log, policies))
     pred = predict(steps, args.limit)
     result = {
+        'peers': PEERS,
         'guest_mib': MEM_MIB, 'cap_mibs': CAP_MIBS, 'runs_per_point': args.runs,
         'limit_s': args.limit,
         'nova_time_scale': round(args.limit / sim.nova_schedule(MEM_MIB * sim.MiB)[1], 5),
@@ -243,6 +308,7 @@ def main():
         'comparison': compare(steps, pred),
         'seconds': round(time.monotonic() - t0),
     }
+    result['stamp'] = st.finish()
     sw = [x for s in steps for x in s['agent_switches']]
     result['agent_switch_latency'] = {
         'n': len(sw),

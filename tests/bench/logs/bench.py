@@ -1,12 +1,19 @@
-"""Runs `migpilot logs --json` and the regex baseline on the same file; writes the results.
+"""Runs `migpilot logs --json` and the regex baseline on the same file, the same number of
+times, interleaved (C, baseline, C, baseline, ...); each is reported by its median run.
 
     /usr/bin/python3 tests/bench/logs/bench.py FILE SMALL_FILE RESULTS_JSON
 """
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..')))
+from tests.bench import stamp  # noqa: E402
+
+RUNS = 3
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, '..', '..', '..'))
@@ -41,14 +48,20 @@ def main():
     subprocess.run(['cat', path], stdout=subprocess.DEVNULL, check=True)   # warm the cache
     c_cmd = ['/usr/bin/python3', '-m', 'nova_hooks', 'logs', '--json', '--tz', 'UTC']
     outs = os.path.join(os.path.dirname(os.path.abspath(path)), 'out')   # run.sh's temp dir
-    c_runs = [measure(c_cmd + [path], env, outs + '.c') for _ in range(3)]
-    c_wall = min(r[0] for r in c_runs)
-    c_cpu = min(r[3] for r in c_runs)
+    b_cmd = ['/usr/bin/python3', os.path.join(HERE, 'baseline.py'), path]
+    st = stamp.Stamp(['tests/bench/logs/run.sh'] + sys.argv[1:])
+    c_runs, b_runs = [], []
+    for _ in range(RUNS):
+        c_runs.append(measure(c_cmd + [path], env, outs + '.c'))
+        b_runs.append(measure(b_cmd, env, outs + '.baseline'))
+    c_wall = statistics.median(r[0] for r in c_runs)
+    c_cpu = statistics.median(r[3] for r in c_runs)
     c_rss = max(r[1] for r in c_runs)
+    b_wall = statistics.median(r[0] for r in b_runs)
+    b_cpu = statistics.median(r[3] for r in b_runs)
+    b_rss = max(r[1] for r in b_runs)
     small_size = os.path.getsize(small)
     s_wall, s_rss, _, _ = measure(c_cmd + [small], env, outs + '.small')
-    b_wall, b_rss, _, b_cpu = measure(['/usr/bin/python3', os.path.join(HERE, 'baseline.py'),
-                                       path], env, outs + '.baseline')
     migrations = count(outs + '.c')
     b_migrations = count(outs + '.baseline')
     for suffix in ('.c', '.small', '.baseline'):
@@ -64,7 +77,9 @@ def main():
               'runs_seconds': [round(r[0], 3) for r in c_runs]},
         'c_small_file': {'file_bytes': small_size, 'seconds': round(s_wall, 3),
                          'peak_rss_kib': s_rss},
+        'runs': RUNS, 'statistic': 'median of the runs, interleaved C / baseline',
         'baseline': {'command': 'python3 tests/bench/logs/baseline.py FILE',
+                     'runs_seconds': [round(r[0], 3) for r in b_runs],
                      'seconds': round(b_wall, 3), 'mb_per_s': round(mb / b_wall, 1),
                      'cpu_seconds': round(b_cpu, 3), 'mb_per_cpu_s': round(mb / b_cpu, 1),
                      'peak_rss_kib': b_rss},
@@ -76,6 +91,7 @@ def main():
         'cpu': next((l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo')
                      if l.startswith('model name')), None),
     }
+    res['stamp'] = st.finish()
     os.makedirs(os.path.dirname(results), exist_ok=True)
     with open(results, 'w') as f:
         json.dump(res, f, indent=1)

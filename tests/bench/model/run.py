@@ -18,6 +18,7 @@ import statistics
 import sys
 import time
 
+from tests.bench import stamp
 from tests.bench.model.sim import (GiB, MiB, Migpilot, Nova, PreCopy, Virsh, Workload,
                                    converges, nova_schedule, simulate)
 
@@ -313,12 +314,14 @@ def main():
         'periodic_age_ms': None if args.dirty_periodic_age_ms < 0 else
         args.dirty_periodic_age_ms}
     t = time.monotonic()
+    st = stamp.Stamp()
     rows = run_grid(args.quick, dirty)
     check = published_check(dirty)
     result = {'quick': args.quick, 'goodput': GOODPUT, 'dirty': dirty,
               'policies': POLICIES, 'overall': overall(rows), 'regions': summarise(rows),
               'published_check': check, 'workloads': rows}
     result['seconds'] = rnd(time.monotonic() - t, 1)
+    result['stamp'] = st.finish()
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, 'model.json'), 'w') as f:
         json.dump(result, f, indent=1)
