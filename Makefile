@@ -31,7 +31,7 @@ DEB_PACKAGES := $(DEB_BUILD_PACKAGES) \
 	clang libclang-rt-dev llvm valgrind git debootstrap \
 	python3-pytest python3-pytest-timeout python3-libvirt python3-oslo.messaging python3-matplotlib \
 	qemu-system-x86 libvirt-daemon-system libvirt-daemon-driver-qemu libvirt-clients \
-	busybox-static iproute2 socat cpio procps psmisc openssl rabbitmq-server \
+	busybox-static iproute2 iptables socat cpio procps psmisc openssl rabbitmq-server \
 	python3-nova nova-common nova-api nova-conductor nova-scheduler \
 	python3-placement glance-api neutron-server python3-openstackclient qemu-utils \
 	python3-ceilometer ceilometer-agent-notification
