@@ -15,6 +15,7 @@ from tests.bench.model.sim import nova_schedule
 LOG_RE = re.compile(r'^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}) \d+ (\w+) '
                     r'(?:\[instance: ([0-9a-f-]{36})\] )?(.*)$', re.M)
 PASS_RE = re.compile(r'^pass (\d+) started$')
+DOWNTIME_MS = 300           # QEMU's default downtime-limit
 SWITCH_RE = re.compile(r'^switched to post-copy at pass (\d+), (-?\d+) ms after the pass '
                        r'began \(rule ([\w-]+)\): (.*)$')
 NOSWITCH_RE = re.compile(r'^pass 2: no switch: (.*)$')
@@ -173,6 +174,9 @@ def measure(lab, src, dst, name, ctl, bandwidth_mibs, healthy_beats=1):
     """Migrates name src -> dst under controller ctl; returns the figures of the run."""
     rec = EventRecorder(src)
     seq0 = heartbeat_seq(lab, name)
+    # the same rules for every peer: QEMU's default max downtime at the start (nova's
+    # steps, set on the source QEMU, outlive an aborted migration of nova's runs)
+    lab.host(src).domain(name).migrateSetMaxDowntime(DOWNTIME_MS, 0)
     params = {libvirt.VIR_MIGRATE_PARAM_BANDWIDTH_POSTCOPY: int(bandwidth_mibs)}
     try:
         if getattr(ctl, 'command', False):
