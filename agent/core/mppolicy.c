@@ -48,27 +48,44 @@ typedef struct {
     double max;
     bool min_exclusive;
     bool max_exclusive;
+    const char *help;       /* one line for the faces (nova.conf's [migpilot]) */
 } mpPolicyKeyDef;
 
-#define MP_UINT_KEY(field, lo, hi) \
+#define MP_UINT_KEY(field, lo, hi, text) \
     { #field, MP_POLICY_KEY_UINT, offsetof(mpPolicyConfig, field), \
-      sizeof(((mpPolicyConfig *)0)->field), lo, hi, false, false }
+      sizeof(((mpPolicyConfig *)0)->field), lo, hi, false, false, text }
 
 static const mpPolicyKeyDef mpPolicyKeys[] = {
-    { "mode", MP_POLICY_KEY_STRING, offsetof(mpPolicyConfig, mode), 0, 0, 0, false, false },
-    MP_UINT_KEY(min_pass, 2, 1000000),
+    { "mode", MP_POLICY_KEY_STRING, offsetof(mpPolicyConfig, mode), 0, 0, 0, false, false,
+      "auto: decide and switch; observe: decide and report, never act." },
+    MP_UINT_KEY(min_pass, 2, 1000000,
+                "Never switch before this pass: the first pass sends all memory once, so "
+                "post-copy only has the working set left to fetch."),
     { "rho_max", MP_POLICY_KEY_DOUBLE, offsetof(mpPolicyConfig, rho_max), 0, 0, 1,
-      true, false },
-    MP_UINT_KEY(max_passes, 1, 1000),
-    MP_UINT_KEY(shrink_passes, 1, MP_POLICY_HISTORY / 2),
+      true, false,
+      "Per-pass shrink ratio of the remaining bytes (dirtied / sent) at or above which "
+      "pre-copy counts as not converging." },
+    MP_UINT_KEY(max_passes, 1, 1000,
+                "More further passes than this predicted before pre-copy could finish: "
+                "not converging."),
+    MP_UINT_KEY(shrink_passes, 1, MP_POLICY_HISTORY / 2,
+                "Pass transitions over which \"remaining not shrinking\" is judged."),
     { "shrink_min", MP_POLICY_KEY_DOUBLE, offsetof(mpPolicyConfig, shrink_min), 0, 0, 1,
-      false, true },
+      false, true,
+      "Fraction by which the remaining bytes at pass starts must shrink per pass." },
     /* 30 days: far beyond any migration, and exact as a double */
-    MP_UINT_KEY(deadline_ms, 0, 2592000000.0),
-    MP_UINT_KEY(downtime_ms, 1, 600000),
-    MP_UINT_KEY(min_bandwidth_samples, 1, MP_POLICY_BW_WINDOW),
+    MP_UINT_KEY(deadline_ms, 0, 2592000000.0,
+                "Milliseconds: switch when pre-copy is predicted to end later than this "
+                "after the migration started (or is still running then); 0 = no deadline."),
+    MP_UINT_KEY(downtime_ms, 1, 600000,
+                "Maximum downtime (ms) assumed when libvirt does not report the job's "
+                "maximum downtime."),
+    MP_UINT_KEY(min_bandwidth_samples, 1, MP_POLICY_BW_WINDOW,
+                "Send-rate samples needed before the policy predicts anything."),
     /* one day: a measurement older than that says nothing about the guest now */
-    MP_UINT_KEY(dirty_max_age_ms, 1, 86400000),
+    MP_UINT_KEY(dirty_max_age_ms, 1, 86400000,
+                "A dirty-rate measurement older than this (ms) at a decision is stale and "
+                "not used."),
 };
 
 #define MP_POLICY_NKEYS (sizeof(mpPolicyKeys) / sizeof(mpPolicyKeys[0]))
@@ -122,6 +139,24 @@ mpPolicyConfigKeyName(size_t i, mpPolicyKeyKind *kind)
     if (kind)
         *kind = mpPolicyKeys[i].kind;
     return mpPolicyKeys[i].name;
+}
+
+bool
+mpPolicyConfigKeyInfo(size_t i, mpPolicyKeyInfo *info)
+{
+    const mpPolicyKeyDef *def;
+
+    if (i >= MP_POLICY_NKEYS)
+        return false;
+    def = &mpPolicyKeys[i];
+    info->name = def->name;
+    info->kind = def->kind;
+    info->min = def->min;
+    info->max = def->max;
+    info->min_exclusive = def->min_exclusive;
+    info->max_exclusive = def->max_exclusive;
+    info->help = def->help;
+    return true;
 }
 
 static double
@@ -339,6 +374,17 @@ const char *
 mpPolicyActionToString(mpPolicyAction action)
 {
     return action == MP_POLICY_ACTION_SWITCH ? "switch" : "none";
+}
+
+const char *
+mpPolicyKeyKindToString(mpPolicyKeyKind kind)
+{
+    switch (kind) {
+    case MP_POLICY_KEY_UINT: return "uint";
+    case MP_POLICY_KEY_DOUBLE: return "double";
+    case MP_POLICY_KEY_STRING: return "string";
+    }
+    return "unknown";
 }
 
 const char *

@@ -96,6 +96,21 @@ const char *mpPolicyConfigKeyName(size_t i, mpPolicyKeyKind *kind);
 
 /* The value of a key: numbers in *num (if num), the mode in *str (if str, static string).
  * Returns 0, or -1 with an error for an unknown key. */
+/* What the table says of key i: name, kind, range of a number (min and max, each
+ * inclusive unless its *_exclusive flag says otherwise; unused for STRING) and a one-line
+ * help text (static strings). false when i is out of range. Defaults: mpPolicyConfigInit. */
+typedef struct _mpPolicyKeyInfo {
+    const char *name;
+    mpPolicyKeyKind kind;
+    double min;
+    double max;
+    bool min_exclusive;
+    bool max_exclusive;
+    const char *help;
+} mpPolicyKeyInfo;
+
+bool mpPolicyConfigKeyInfo(size_t i, mpPolicyKeyInfo *info);
+
 int mpPolicyConfigGet(const mpPolicyConfig *cfg, const char *key,
                       double *num, const char **str);
 
@@ -243,6 +258,7 @@ const char *mpPolicyPredictionToString(mpPolicyPrediction prediction);
 const char *mpPolicyActionToString(mpPolicyAction action);
 const char *mpPolicyModeToString(mpPolicyMode mode);
 const char *mpPolicyDirtyStatusToString(mpPolicyDirtyStatus status);
+const char *mpPolicyKeyKindToString(mpPolicyKeyKind kind);
 
 /* ---- the policy of one migration job ---- */
 
