@@ -550,7 +550,7 @@ mpPyPolicyKeys(PyObject *module, PyObject *unused)
 
         if (!d ||
             mpPyDictSteal(d, "name", PyUnicode_FromString(info.name)) < 0 ||
-            mpPyDictSteal(d, "kind", PyUnicode_FromString(mpPolicyKeyKindToString(info.kind))) < 0 ||
+            mpPyDictSteal(d, "kind", PyUnicode_FromString(mpPolicyKeyKindTypeToString(info.kind))) < 0 ||
             mpPyDictSteal(d, "default", mpPyPolicyKeyValue(&defaults, info.name, info.kind)) < 0 ||
             mpPyDictSteal(d, "min", mpPyPolicyKeyBound(info.kind, info.min)) < 0 ||
             mpPyDictSteal(d, "max", mpPyPolicyKeyBound(info.kind, info.max)) < 0 ||
@@ -559,6 +559,27 @@ mpPyPolicyKeys(PyObject *module, PyObject *unused)
             mpPyDictSteal(d, "help", PyUnicode_FromString(info.help)) < 0) {
             Py_XDECREF(d);
             goto error;
+        }
+        /* the one string key is mode: its words are the mode enum's table */
+        if (info.kind == MP_POLICY_KEY_STRING) {
+            PyObject *choices = PyList_New(0);
+            const char *word;
+            int m;
+
+            for (m = 0; choices && (word = mpPolicyModeTypeToString(m)); m++) {
+                PyObject *w = PyUnicode_FromString(word);
+
+                if (!w || PyList_Append(choices, w) < 0) {
+                    Py_XDECREF(w);
+                    Py_CLEAR(choices);
+                    break;
+                }
+                Py_DECREF(w);
+            }
+            if (mpPyDictSteal(d, "choices", choices) < 0) {
+                Py_DECREF(d);
+                goto error;
+            }
         }
         rc = PyList_Append(list, d);
         Py_DECREF(d);
@@ -643,7 +664,8 @@ static PyMethodDef mpPyPolicyFunctions[] = {
       "The keys of the C policy's [policy] section, from its one key table, in order: one\n"
       "dict per key with name, kind ('uint', 'double' or 'string'), default, min and max\n"
       "(None for 'string'), min_exclusive and max_exclusive (the bounds are inclusive\n"
-      "unless these say otherwise) and help (one line)." },
+      "unless these say otherwise) and help (one line); a 'string' key adds choices\n"
+      "(its words, in the C enum's order)." },
     { "sample_from_job_stats", (PyCFunction)mpPySampleFromJobStats, METH_O,
       "sample_from_job_stats(stats: dict) -> dict\n\n"
       "The job-stats part of a feed_sample() sample, from virDomainGetJobStats's dict of an\n"

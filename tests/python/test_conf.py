@@ -56,8 +56,12 @@ def test_every_c_key_is_a_nova_option_with_its_default_and_range():
             else:
                 assert o.type(bound) == bound
                 _migpilot.Policy(**{k['name']: bound})
-    # the nova side's mode choices include every C mode
-    assert {'auto', 'observe'} <= set(opts['mode'].type.choices)
+    # the nova side's mode choices include every C mode (nova adds off)
+    mode, = [k for k in _migpilot.policy_keys() if k['name'] == 'mode']
+    assert mode['choices'] == ['auto', 'observe']
+    assert set(mode['choices']) | {'off'} == set(opts['mode'].type.choices)
+    for word in mode['choices']:
+        assert _migpilot.Policy(mode=word).config['mode'] == word
 
 
 @pytest.mark.parametrize('name, value, message', [
