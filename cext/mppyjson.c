@@ -97,7 +97,7 @@ mpPyOsloInfoToDict(const mpOsloInfo *info)
     if (!(d = PyDict_New()) ||
         mpPyDictSteal(d, "envelope_version",
                        PyUnicode_FromString(info->envelope_version == 2 ? "2.0" : "1.0")) < 0 ||
-        mpPyDictSetStr(d, "format", mpOsloFormatName(info->format)) < 0 ||
+        mpPyDictSetStr(d, "format", mpOsloFormatTypeToString(info->format)) < 0 ||
         mpPyDictSetStr(d, "event_type", info->event_type) < 0 ||
         mpPyDictSetStr(d, "live_migration_event",
                        mpOsloLiveMigrationEventName(info->lm_event)) < 0 ||

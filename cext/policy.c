@@ -474,6 +474,25 @@ mpPyPolicySetDirty(mpPyPolicy *self, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+/* The value of key name in cfg as Python: int, float or str (new reference, or NULL with
+ * an exception). */
+static PyObject *
+mpPyPolicyKeyValue(const mpPolicyConfig *cfg, const char *name, mpPolicyKeyKind kind)
+{
+    const char *str = NULL;
+    double num = 0;
+
+    if (mpPolicyConfigGet(cfg, name, &num, &str) < 0) {
+        PyErr_SetString(mpPyError, mpGetLastErrorMessage());
+        return NULL;
+    }
+    if (kind == MP_POLICY_KEY_STRING)
+        return PyUnicode_FromString(str ? str : "");
+    if (kind == MP_POLICY_KEY_UINT)
+        return PyLong_FromUnsignedLongLong((unsigned long long)num);
+    return PyFloat_FromDouble(num);
+}
+
 static PyObject *
 mpPyPolicyGetConfig(mpPyPolicy *self, void *closure)
 {
@@ -490,27 +509,87 @@ mpPyPolicyGetConfig(mpPyPolicy *self, void *closure)
     for (i = 0; i < mpPolicyConfigKeyCount(); i++) {
         mpPolicyKeyKind kind;
         const char *name = mpPolicyConfigKeyName(i, &kind);
-        const char *str = NULL;
-        double num = 0;
-        PyObject *value;
 
-        if (mpPolicyConfigGet(cfg, name, &num, &str) < 0) {
-            PyErr_SetString(mpPyError, mpGetLastErrorMessage());
-            goto error;
-        }
-        if (kind == MP_POLICY_KEY_STRING)
-            value = PyUnicode_FromString(str ? str : "");
-        else if (kind == MP_POLICY_KEY_UINT)
-            value = PyLong_FromUnsignedLongLong((unsigned long long)num);
-        else
-            value = PyFloat_FromDouble(num);
-        if (mpPyDictSteal(dict, name, value) < 0)
+        if (mpPyDictSteal(dict, name, mpPyPolicyKeyValue(cfg, name, kind)) < 0)
             goto error;
     }
     return dict;
 
  error:
     Py_DECREF(dict);
+    return NULL;
+}
+
+/* A bound of a number key as Python (int for UINT keys), None for a STRING key. */
+static PyObject *
+mpPyPolicyKeyBound(mpPolicyKeyKind kind, double v)
+{
+    if (kind == MP_POLICY_KEY_STRING)
+        Py_RETURN_NONE;
+    if (kind == MP_POLICY_KEY_UINT)
+        return PyLong_FromUnsignedLongLong((unsigned long long)v);
+    return PyFloat_FromDouble(v);
+}
+
+static PyObject *
+mpPyPolicyKeys(PyObject *module, PyObject *unused)
+{
+    mpPolicyConfig defaults;
+    mpPolicyKeyInfo info;
+    PyObject *list;
+    size_t i;
+
+    (void)module;
+    (void)unused;
+    mpPolicyConfigInit(&defaults);
+    if (!(list = PyList_New(0)))
+        return NULL;
+    for (i = 0; mpPolicyConfigKeyInfo(i, &info); i++) {
+        PyObject *d = PyDict_New();
+        int rc;
+
+        if (!d ||
+            mpPyDictSteal(d, "name", PyUnicode_FromString(info.name)) < 0 ||
+            mpPyDictSteal(d, "kind", PyUnicode_FromString(mpPolicyKeyKindTypeToString(info.kind))) < 0 ||
+            mpPyDictSteal(d, "default", mpPyPolicyKeyValue(&defaults, info.name, info.kind)) < 0 ||
+            mpPyDictSteal(d, "min", mpPyPolicyKeyBound(info.kind, info.min)) < 0 ||
+            mpPyDictSteal(d, "max", mpPyPolicyKeyBound(info.kind, info.max)) < 0 ||
+            mpPyDictSteal(d, "min_exclusive", PyBool_FromLong(info.min_exclusive)) < 0 ||
+            mpPyDictSteal(d, "max_exclusive", PyBool_FromLong(info.max_exclusive)) < 0 ||
+            mpPyDictSteal(d, "help", PyUnicode_FromString(info.help)) < 0) {
+            Py_XDECREF(d);
+            goto error;
+        }
+        /* the one string key is mode: its words are the mode enum's table */
+        if (info.kind == MP_POLICY_KEY_STRING) {
+            PyObject *choices = PyList_New(0);
+            const char *word;
+            int m;
+
+            for (m = 0; choices && (word = mpPolicyModeTypeToString(m)); m++) {
+                PyObject *w = PyUnicode_FromString(word);
+
+                if (!w || PyList_Append(choices, w) < 0) {
+                    Py_XDECREF(w);
+                    Py_CLEAR(choices);
+                    break;
+                }
+                Py_DECREF(w);
+            }
+            if (mpPyDictSteal(d, "choices", choices) < 0) {
+                Py_DECREF(d);
+                goto error;
+            }
+        }
+        rc = PyList_Append(list, d);
+        Py_DECREF(d);
+        if (rc < 0)
+            goto error;
+    }
+    return list;
+
+ error:
+    Py_DECREF(list);
     return NULL;
 }
 
@@ -580,6 +659,13 @@ mpPySampleFromJobStats(PyObject *self, PyObject *stats)
 }
 
 static PyMethodDef mpPyPolicyFunctions[] = {
+    { "policy_keys", mpPyPolicyKeys, METH_NOARGS,
+      "policy_keys() -> list\n\n"
+      "The keys of the C policy's [policy] section, from its one key table, in order: one\n"
+      "dict per key with name, kind ('uint', 'double' or 'string'), default, min and max\n"
+      "(None for 'string'), min_exclusive and max_exclusive (the bounds are inclusive\n"
+      "unless these say otherwise) and help (one line); a 'string' key adds choices\n"
+      "(its words, in the C enum's order)." },
     { "sample_from_job_stats", (PyCFunction)mpPySampleFromJobStats, METH_O,
       "sample_from_job_stats(stats: dict) -> dict\n\n"
       "The job-stats part of a feed_sample() sample, from virDomainGetJobStats's dict of an\n"

@@ -5,18 +5,70 @@ oslo-config-generator through the `oslo.config.opts` entry point (`migpilot`):
 
     oslo-config-generator --namespace nova.conf --namespace migpilot
 
-The policy options mirror the [policy] section of migpilot.conf (the agent's), with the
-same names and ranges; their defaults are read from the C policy itself, so the two can
-never drift apart.
+The policy options are generated from the C policy's key table (agent/core/mppolicy.c,
+through _migpilot.policy_keys()): the same names, defaults, ranges and help as the [policy]
+section of migpilot.conf (the agent's), so the two can never drift apart. Only `mode` is
+nova's own (it adds `off`), and `deadline` (seconds) is the deprecated spelling of
+`deadline_ms`, converted once in policy_config().
 """
 from oslo_config import cfg
+from oslo_config import types
 
 import _migpilot
 
-# the C core's defaults (one place: agent/core/mppolicy.c)
-_POLICY_DEFAULTS = _migpilot.Policy().config
-
 GROUP = 'migpilot'
+
+# the C core's key table (one place: agent/core/mppolicy.c), mode aside
+POLICY_KEYS = [k for k in _migpilot.policy_keys() if k['kind'] != 'string']
+
+
+class _Bounded(types.Float):
+    """A float whose bounds may be exclusive, as the C table's are for some keys."""
+
+    def __init__(self, key):
+        super().__init__(min=key['min'], max=key['max'])
+        self.key = key
+
+    def __call__(self, value):
+        value = super().__call__(value)
+        if value is not None:
+            k = self.key
+            if k['min_exclusive'] and not value > k['min']:
+                raise ValueError('Should be greater than %g' % k['min'])
+            if k['max_exclusive'] and not value < k['max']:
+                raise ValueError('Should be less than %g' % k['max'])
+        return value
+
+    def __eq__(self, other):
+        return super().__eq__(other) and self.key == other.key
+
+
+def _range_help(key):
+    lo = '>' if key['min_exclusive'] else '>='
+    hi = '<' if key['max_exclusive'] else '<='
+    return ' Range: %s %s and %s %s (as [policy] %s of migpilot.conf).' % (
+        lo, key['min'], hi, key['max'], key['name'])
+
+
+# what nova's side adds to the C table's one line
+_NOVA_HELP = {
+    'deadline_ms': ' Unlike [libvirt] live_migration_completion_timeout it is not scaled '
+                   'by the guest\'s size.',
+}
+
+
+def _policy_opt(key):
+    text = key['help'] + _NOVA_HELP.get(key['name'], '') + _range_help(key)
+    if key['kind'] == 'uint':
+        return cfg.IntOpt(key['name'], default=key['default'], min=key['min'],
+                          max=key['max'], help=text)
+    if key['min_exclusive'] or key['max_exclusive']:
+        return cfg.Opt(key['name'], type=_Bounded(key), default=key['default'], help=text)
+    return cfg.FloatOpt(key['name'], default=key['default'], min=key['min'],
+                        max=key['max'], help=text)
+
+
+_DEADLINE_MS = [k for k in POLICY_KEYS if k['name'] == 'deadline_ms'][0]
 
 migpilot_group = cfg.OptGroup(
     GROUP, title='migpilot',
@@ -36,37 +88,14 @@ migpilot_opts = [
              '[libvirt] live_migration_permit_post_copy = True: without it nova\'s '
              'force-complete would pause the guest, so the driver then only logs what it '
              'would have done.'),
+] + [_policy_opt(k) for k in POLICY_KEYS] + [
     cfg.IntOpt(
-        'min_pass', default=_POLICY_DEFAULTS['min_pass'], min=2,
-        help='Never switch before this pass: the first pass sends all memory once, so '
-             'post-copy only has the working set left to fetch.'),
-    cfg.FloatOpt(
-        'rho_max', default=_POLICY_DEFAULTS['rho_max'], min=0.0, max=1.0,
-        help='Per-pass shrink ratio of the remaining bytes (dirtied / sent) at or above '
-             'which pre-copy counts as not converging.'),
-    cfg.IntOpt(
-        'max_passes', default=_POLICY_DEFAULTS['max_passes'], min=1,
-        help='More further passes than this predicted before pre-copy could finish: '
-             'not converging.'),
-    cfg.IntOpt(
-        'shrink_passes', default=_POLICY_DEFAULTS['shrink_passes'], min=1,
-        help='Pass transitions over which "remaining not shrinking" is judged.'),
-    cfg.FloatOpt(
-        'shrink_min', default=_POLICY_DEFAULTS['shrink_min'], min=0.0, max=0.99,
-        help='Fraction by which the remaining bytes must shrink per pass.'),
-    cfg.IntOpt(
-        'deadline', default=_POLICY_DEFAULTS['deadline_ms'] // 1000, min=0,
-        help='Seconds: switch when pre-copy is predicted to end later than this after '
-             'the migration started (or is still running then); 0 = no deadline. Unlike '
-             '[libvirt] live_migration_completion_timeout it is not scaled by the '
-             'guest\'s size.'),
-    cfg.IntOpt(
-        'downtime_ms', default=_POLICY_DEFAULTS['downtime_ms'], min=1,
-        help='Maximum downtime (ms) the policy assumes when libvirt does not report the '
-             'job\'s expected downtime.'),
-    cfg.IntOpt(
-        'min_bandwidth_samples', default=_POLICY_DEFAULTS['min_bandwidth_samples'], min=1,
-        help='Send-rate samples needed before the policy predicts anything.'),
+        'deadline', default=None, min=0, max=_DEADLINE_MS['max'] // 1000,
+        deprecated_for_removal=True,
+        deprecated_reason='Use deadline_ms, the name and unit of the agent\'s [policy] '
+                          'key; deadline (seconds) is converted to it once.',
+        help='Seconds: deadline_ms in seconds, used (x 1000) only while deadline_ms is '
+             'left at its default.'),
     cfg.BoolOpt(
         'postcopy_preempt', default=False,
         help='Start post-copy-permitted live migrations with libvirt\'s '
@@ -94,20 +123,22 @@ def register_opts(conf):
     conf.register_opts(migpilot_opts, group=migpilot_group)
 
 
+def _deadline_ms(group):
+    """deadline_ms, or the deprecated deadline (seconds) converted to it when deadline_ms
+    is left at its default (a deadline_ms of its own wins)."""
+    if group.deadline is None or group.deadline_ms != _DEADLINE_MS['default']:
+        return group.deadline_ms
+    return group.deadline * 1000
+
+
 def policy_config(conf):
     """The keyword arguments of _migpilot.Policy for this configuration."""
     group = conf[GROUP]
-    return {
-        'mode': 'observe' if group.mode == 'observe' else 'auto',
-        'min_pass': group.min_pass,
-        'rho_max': group.rho_max,
-        'max_passes': group.max_passes,
-        'shrink_passes': group.shrink_passes,
-        'shrink_min': group.shrink_min,
-        'deadline_ms': group.deadline * 1000,
-        'downtime_ms': group.downtime_ms,
-        'min_bandwidth_samples': group.min_bandwidth_samples,
-    }
+    kw = {'mode': 'observe' if group.mode == 'observe' else 'auto'}
+    for key in POLICY_KEYS:
+        kw[key['name']] = group[key['name']]
+    kw['deadline_ms'] = _deadline_ms(group)
+    return kw
 
 
 def list_opts():

@@ -11,16 +11,7 @@
 
 #define MP_MIB (1024.0 * 1024.0)
 
-const char *
-mpForecastVerdictToString(mpForecastVerdict verdict)
-{
-    switch (verdict) {
-    case MP_FORECAST_PRECOPY: return "pre-copy";
-    case MP_FORECAST_POSTCOPY: return "post-copy";
-    case MP_FORECAST_UNKNOWN: break;
-    }
-    return "unknown";
-}
+MP_ENUM_IMPL(ForecastVerdict, MP_FORECAST_LAST, "unknown", "pre-copy", "post-copy");
 
 /* double -> long long without UB: -1 for NaN, negative or absurd values. */
 static long long
@@ -185,7 +176,7 @@ mpForecastToJSON(const mpForecast *fc)
     json_t *obj = json_object();
     bool known = fc->verdict != MP_FORECAST_UNKNOWN;
 
-    json_object_set_new(obj, "status", json_string(mpForecastVerdictToString(fc->verdict)));
+    json_object_set_new(obj, "status", json_string(mpForecastVerdictTypeToString(fc->verdict)));
     json_object_set_new(obj, "reason", json_string(fc->reason));
     json_object_set_new(obj, "explanation", json_string(fc->explanation));
     json_object_set_new(obj, "postcopy",

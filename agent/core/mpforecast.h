@@ -28,7 +28,9 @@ typedef enum {
     MP_FORECAST_UNKNOWN = 0,    /* "unknown": no usable measurement, see reason */
     MP_FORECAST_PRECOPY,        /* "pre-copy": converges without post-copy */
     MP_FORECAST_POSTCOPY,       /* "post-copy": the policy would switch */
+    MP_FORECAST_LAST
 } mpForecastVerdict;
+MP_ENUM_DECL(ForecastVerdict);
 
 #define MP_FORECAST_TEXT_MAX 256
 
@@ -57,7 +59,6 @@ typedef struct _mpForecast {
     long long postcopy_bytes;           /* post-copy: what it fetches (-1 otherwise) */
 } mpForecast;
 
-const char *mpForecastVerdictToString(mpForecastVerdict verdict);
 
 /*
  * Predicts the migration of a guest of memory_bytes RAM, resident_bytes of which it has

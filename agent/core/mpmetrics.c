@@ -20,36 +20,16 @@ mpMigrationRecordInit(mpMigrationRecord *rec)
     rec->outageMs = -1;
 }
 
+MP_ENUM_IMPL(Outcome, MP_OUTCOME_LAST,
+             "unknown", "completed", "failed", "cancelled", "recovered");
+MP_ENUM_IMPL(DecidedBy, MP_DECIDED_LAST, "none", "migpilot", "other");
+
 const char *
 mpOutcomeName(mpOutcome outcome)
 {
-    switch (outcome) {
-    case MP_OUTCOME_COMPLETED:
-        return "completed";
-    case MP_OUTCOME_FAILED:
-        return "failed";
-    case MP_OUTCOME_CANCELLED:
-        return "cancelled";
-    case MP_OUTCOME_RECOVERED:
-        return "recovered";
-    case MP_OUTCOME_UNKNOWN:
-        break;
-    }
-    return "unknown";
-}
+    const char *s = mpOutcomeTypeToString(outcome);
 
-const char *
-mpDecidedByName(mpDecidedBy by)
-{
-    switch (by) {
-    case MP_DECIDED_MIGPILOT:
-        return "migpilot";
-    case MP_DECIDED_OTHER:
-        return "other";
-    case MP_DECIDED_NONE:
-        break;
-    }
-    return "none";
+    return s ? s : "unknown";
 }
 
 void
@@ -131,7 +111,7 @@ mpSwitchPayload(const mpMigrationIdentity *id, const mpSwitch *sw)
     json_object_set_new(obj, "reason", mpMetricsString(sw->reason));
     json_object_set_new(obj, "explanation", mpMetricsString(sw->explanation));
     json_object_set_new(obj, "figures", sw->figures ? json_incref(sw->figures) : json_object());
-    json_object_set_new(obj, "decided_by", json_string(mpDecidedByName(sw->decidedBy)));
+    json_object_set_new(obj, "decided_by", json_string(mpDecidedByTypeToString(sw->decidedBy)));
     json_object_set_new(obj, "acted", json_boolean(sw->acted));
     return obj;
 }
@@ -156,7 +136,7 @@ mpMetricsForecastVsOutcome(const mpMigrationRecord *rec)
         (int64_t)rec->bytesTransferred;
     json_t *obj = json_object();
 
-    json_object_set_new(obj, "status", json_string(mpForecastVerdictToString(fc->verdict)));
+    json_object_set_new(obj, "status", json_string(mpForecastVerdictTypeToString(fc->verdict)));
     json_object_set_new(obj, "reason", json_string(fc->reason));
     json_object_set_new(obj, "time_ms", mpMetricsInt(fc->time_ms));
     json_object_set_new(obj, "bytes", mpMetricsInt(fc->bytes));
@@ -201,7 +181,7 @@ mpMetricsPayload(const mpMigrationRecord *rec)
     json_object_set_new(obj, "nova_postcopy_started_at_ms", mpMetricsInt(rec->novaPostcopyAtMs));
     json_object_set_new(obj, "outage_ms", mpMetricsInt(rec->outageMs));
     json_object_set_new(obj, "switch_reason", mpMetricsString(rec->switchReason));
-    json_object_set_new(obj, "decided_by", json_string(mpDecidedByName(rec->decidedBy)));
+    json_object_set_new(obj, "decided_by", json_string(mpDecidedByTypeToString(rec->decidedBy)));
     json_object_set_new(obj, "started_at_ms", mpMetricsInt(rec->startedAtMs));
     json_object_set_new(obj, "finished_at_ms", mpMetricsInt(rec->finishedAtMs));
     json_object_set_new(obj, "error", mpMetricsString(rec->error));

@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "mpdirty.h"
+#include "mpenum.h"
 #include "mpforecast.h"
 
 #define MP_EVENT_PROGRESS "compute.live_migration.progress"
@@ -31,13 +32,17 @@ typedef enum {
     MP_OUTCOME_FAILED,
     MP_OUTCOME_CANCELLED,
     MP_OUTCOME_RECOVERED,   /* completed after its post-copy phase was paused and resumed */
+    MP_OUTCOME_LAST
 } mpOutcome;
+MP_ENUM_DECL(Outcome);
 
 typedef enum {
     MP_DECIDED_NONE = 0,
     MP_DECIDED_MIGPILOT,    /* the agent switched it */
     MP_DECIDED_OTHER,       /* nova's force-complete / timeout, or an operator */
+    MP_DECIDED_LAST
 } mpDecidedBy;
+MP_ENUM_DECL(DecidedBy);
 
 /* Who the migration is: from libvirt (instance) and nova's notifications (the rest). */
 typedef struct _mpMigrationIdentity mpMigrationIdentity;
@@ -103,8 +108,8 @@ struct _mpSwitch {
 
 void mpMigrationRecordInit(mpMigrationRecord *rec);
 
+/* mpOutcomeTypeToString, never NULL: "unknown" when out of range. */
 const char *mpOutcomeName(mpOutcome outcome);
-const char *mpDecidedByName(mpDecidedBy by);
 
 /* New references; the caller owns them. */
 json_t *mpProgressPayload(const mpMigrationIdentity *id, const mpProgress *progress);

@@ -401,16 +401,7 @@ mpOsloLiveMigrationEventName(mpOsloLiveMigrationEvent ev)
     return mpOsloEventNames[ev];
 }
 
-const char *
-mpOsloFormatName(mpOsloFormat format)
-{
-    switch (format) {
-    case MP_OSLO_FORMAT_VERSIONED: return "versioned";
-    case MP_OSLO_FORMAT_LEGACY: return "legacy";
-    case MP_OSLO_FORMAT_OTHER: break;
-    }
-    return "other";
-}
+MP_ENUM_IMPL(OsloFormat, MP_OSLO_FORMAT_LAST, "other", "versioned", "legacy");
 
 /* ---- decoding ------------------------------------------------------------------------------ */
 

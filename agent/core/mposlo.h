@@ -13,6 +13,8 @@
 
 #include <jansson.h>
 
+#include "mpenum.h"
+
 #define MP_OSLO_DEFAULT_MAX_BYTES (1024 * 1024)
 #define MP_OSLO_DEFAULT_MAX_DEPTH 64
 /* jansson refuses deeper documents itself; larger max_depth values are clamped to it. */
@@ -30,7 +32,9 @@ typedef enum {
     MP_OSLO_FORMAT_OTHER = 0,   /* neither of nova's instance notification kinds */
     MP_OSLO_FORMAT_VERSIONED,   /* payload is a nova_object (versioned_notifications) */
     MP_OSLO_FORMAT_LEGACY,      /* nova's unversioned compute.instance.* (notifications) */
+    MP_OSLO_FORMAT_LAST
 } mpOsloFormat;
+MP_ENUM_DECL(OsloFormat);           /* "other", "versioned", "legacy" */
 
 /* nova's live-migration notifications, whatever their naming (legacy or versioned). */
 typedef enum {
@@ -97,8 +101,6 @@ json_t *mpOsloMessageGetJSON(const mpOsloMessage *msg);
 const char *mpOsloLiveMigrationEventName(mpOsloLiveMigrationEvent ev);
 /* Classifies an event type string (legacy or versioned name). */
 mpOsloLiveMigrationEvent mpOsloClassifyEventType(const char *event_type);
-/* "versioned", "legacy", "other" */
-const char *mpOsloFormatName(mpOsloFormat format);
 
 /* "YYYY-MM-DD HH:MM:SS[.ffffff]" (UTC; also 'T' and a trailing Z/+00:00) to epoch ms. */
 int mpOsloParseTimestamp(const char *s, int64_t *ms);

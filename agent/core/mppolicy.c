@@ -48,27 +48,44 @@ typedef struct {
     double max;
     bool min_exclusive;
     bool max_exclusive;
+    const char *help;       /* one line for the faces (nova.conf's [migpilot]) */
 } mpPolicyKeyDef;
 
-#define MP_UINT_KEY(field, lo, hi) \
+#define MP_UINT_KEY(field, lo, hi, text) \
     { #field, MP_POLICY_KEY_UINT, offsetof(mpPolicyConfig, field), \
-      sizeof(((mpPolicyConfig *)0)->field), lo, hi, false, false }
+      sizeof(((mpPolicyConfig *)0)->field), lo, hi, false, false, text }
 
 static const mpPolicyKeyDef mpPolicyKeys[] = {
-    { "mode", MP_POLICY_KEY_STRING, offsetof(mpPolicyConfig, mode), 0, 0, 0, false, false },
-    MP_UINT_KEY(min_pass, 2, 1000000),
+    { "mode", MP_POLICY_KEY_STRING, offsetof(mpPolicyConfig, mode), 0, 0, 0, false, false,
+      "auto: decide and switch; observe: decide and report, never act." },
+    MP_UINT_KEY(min_pass, 2, 1000000,
+                "Never switch before this pass: the first pass sends all memory once, so "
+                "post-copy only has the working set left to fetch."),
     { "rho_max", MP_POLICY_KEY_DOUBLE, offsetof(mpPolicyConfig, rho_max), 0, 0, 1,
-      true, false },
-    MP_UINT_KEY(max_passes, 1, 1000),
-    MP_UINT_KEY(shrink_passes, 1, MP_POLICY_HISTORY / 2),
+      true, false,
+      "Per-pass shrink ratio of the remaining bytes (dirtied / sent) at or above which "
+      "pre-copy counts as not converging." },
+    MP_UINT_KEY(max_passes, 1, 1000,
+                "More further passes than this predicted before pre-copy could finish: "
+                "not converging."),
+    MP_UINT_KEY(shrink_passes, 1, MP_POLICY_HISTORY / 2,
+                "Pass transitions over which \"remaining not shrinking\" is judged."),
     { "shrink_min", MP_POLICY_KEY_DOUBLE, offsetof(mpPolicyConfig, shrink_min), 0, 0, 1,
-      false, true },
+      false, true,
+      "Fraction by which the remaining bytes at pass starts must shrink per pass." },
     /* 30 days: far beyond any migration, and exact as a double */
-    MP_UINT_KEY(deadline_ms, 0, 2592000000.0),
-    MP_UINT_KEY(downtime_ms, 1, 600000),
-    MP_UINT_KEY(min_bandwidth_samples, 1, MP_POLICY_BW_WINDOW),
+    MP_UINT_KEY(deadline_ms, 0, 2592000000.0,
+                "Milliseconds: switch when pre-copy is predicted to end later than this "
+                "after the migration started (or is still running then); 0 = no deadline."),
+    MP_UINT_KEY(downtime_ms, 1, 600000,
+                "Maximum downtime (ms) assumed when libvirt does not report the job's "
+                "maximum downtime."),
+    MP_UINT_KEY(min_bandwidth_samples, 1, MP_POLICY_BW_WINDOW,
+                "Send-rate samples needed before the policy predicts anything."),
     /* one day: a measurement older than that says nothing about the guest now */
-    MP_UINT_KEY(dirty_max_age_ms, 1, 86400000),
+    MP_UINT_KEY(dirty_max_age_ms, 1, 86400000,
+                "A dirty-rate measurement older than this (ms) at a decision is stale and "
+                "not used."),
 };
 
 #define MP_POLICY_NKEYS (sizeof(mpPolicyKeys) / sizeof(mpPolicyKeys[0]))
@@ -122,6 +139,24 @@ mpPolicyConfigKeyName(size_t i, mpPolicyKeyKind *kind)
     if (kind)
         *kind = mpPolicyKeys[i].kind;
     return mpPolicyKeys[i].name;
+}
+
+bool
+mpPolicyConfigKeyInfo(size_t i, mpPolicyKeyInfo *info)
+{
+    const mpPolicyKeyDef *def;
+
+    if (i >= MP_POLICY_NKEYS)
+        return false;
+    def = &mpPolicyKeys[i];
+    info->name = def->name;
+    info->kind = def->kind;
+    info->min = def->min;
+    info->max = def->max;
+    info->min_exclusive = def->min_exclusive;
+    info->max_exclusive = def->max_exclusive;
+    info->help = def->help;
+    return true;
 }
 
 static double
@@ -220,16 +255,16 @@ mpPolicyConfigSet(mpPolicyConfig *cfg, const char *key, const char *value)
     base = (char *)cfg + def->offset;
 
     switch (def->kind) {
-    case MP_POLICY_KEY_STRING:
-        if (strcmp(buf, "auto") == 0) {
-            cfg->mode = MP_POLICY_MODE_AUTO;
-        } else if (strcmp(buf, "observe") == 0) {
-            cfg->mode = MP_POLICY_MODE_OBSERVE;
-        } else {
+    case MP_POLICY_KEY_STRING: {
+        int mode = mpPolicyModeTypeFromString(buf);
+
+        if (mode < 0) {
             mpReportError("[policy] mode = %s: must be 'auto' or 'observe'", buf);
             return -1;
         }
+        cfg->mode = mode;
         return 0;
+    }
 
     case MP_POLICY_KEY_UINT: {
         unsigned long long v;
@@ -274,6 +309,9 @@ mpPolicyConfigSet(mpPolicyConfig *cfg, const char *key, const char *value)
         *(double *)(void *)base = v;
         return 0;
     }
+
+    case MP_POLICY_KEY_LAST:
+        break;
     }
     mpReportError("[policy] %s: internal error (kind)", def->name);
     return -1;
@@ -284,7 +322,7 @@ mpPolicyConfigValidate(const mpPolicyConfig *cfg)
 {
     size_t i;
 
-    if (cfg->mode != MP_POLICY_MODE_AUTO && cfg->mode != MP_POLICY_MODE_OBSERVE) {
+    if (!mpPolicyModeTypeToString(cfg->mode)) {
         mpReportError("[policy] mode: must be 'auto' or 'observe'");
         return -1;
     }
@@ -309,55 +347,39 @@ mpPolicyConfigValidate(const mpPolicyConfig *cfg)
 
 /* ---- names ---- */
 
+MP_ENUM_IMPL(PolicyMode, MP_POLICY_MODE_LAST, "auto", "observe");
+MP_ENUM_IMPL(PolicyKeyKind, MP_POLICY_KEY_LAST, "uint", "double", "string");
+MP_ENUM_IMPL(PolicyAction, MP_POLICY_ACTION_LAST, "none", "switch");
+MP_ENUM_IMPL(PolicyRule, MP_POLICY_RULE_LAST,
+             "none", "not-converging", "remaining-not-shrinking", "deadline",
+             "postcopy-not-permitted", "in-postcopy", "working-set-exceeds-downtime");
+MP_ENUM_IMPL(PolicyDirtyStatus, MP_POLICY_DIRTY_LAST,
+             "missing", "used", "stale", "inconsistent", "inconclusive");
+MP_ENUM_IMPL(PolicyPrediction, MP_POLICY_PREDICTION_LAST,
+             "unknown", "converging", "not-converging");
+
 const char *
 mpPolicyRuleToString(mpPolicyRule rule)
 {
-    switch (rule) {
-    case MP_POLICY_RULE_NONE: return "none";
-    case MP_POLICY_RULE_NOT_CONVERGING: return "not-converging";
-    case MP_POLICY_RULE_NOT_SHRINKING: return "remaining-not-shrinking";
-    case MP_POLICY_RULE_DEADLINE: return "deadline";
-    case MP_POLICY_RULE_POSTCOPY_NOT_PERMITTED: return "postcopy-not-permitted";
-    case MP_POLICY_RULE_IN_POSTCOPY: return "in-postcopy";
-    case MP_POLICY_RULE_WORKING_SET: return "working-set-exceeds-downtime";
-    }
-    return "unknown";
+    const char *s = mpPolicyRuleTypeToString(rule);
+
+    return s ? s : "unknown";
 }
 
 const char *
 mpPolicyPredictionToString(mpPolicyPrediction prediction)
 {
-    switch (prediction) {
-    case MP_POLICY_PREDICTION_UNKNOWN: return "unknown";
-    case MP_POLICY_PREDICTION_CONVERGING: return "converging";
-    case MP_POLICY_PREDICTION_NOT_CONVERGING: return "not-converging";
-    }
-    return "unknown";
-}
+    const char *s = mpPolicyPredictionTypeToString(prediction);
 
-const char *
-mpPolicyActionToString(mpPolicyAction action)
-{
-    return action == MP_POLICY_ACTION_SWITCH ? "switch" : "none";
+    return s ? s : "unknown";
 }
 
 const char *
 mpPolicyModeToString(mpPolicyMode mode)
 {
-    return mode == MP_POLICY_MODE_OBSERVE ? "observe" : "auto";
-}
+    const char *s = mpPolicyModeTypeToString(mode);
 
-const char *
-mpPolicyDirtyStatusToString(mpPolicyDirtyStatus status)
-{
-    switch (status) {
-    case MP_POLICY_DIRTY_MISSING: return "missing";
-    case MP_POLICY_DIRTY_USED: return "used";
-    case MP_POLICY_DIRTY_STALE: return "stale";
-    case MP_POLICY_DIRTY_INCONSISTENT: return "inconsistent";
-    case MP_POLICY_DIRTY_INCONCLUSIVE: return "inconclusive";
-    }
-    return "unknown";
+    return s ? s : "auto";
 }
 
 /* ---- the state machine ---- */
@@ -1213,7 +1235,7 @@ mpPolicyDecisionToJSON(const mpPolicyDecision *d)
         ascii[i] = '\0';
         expl = json_string(ascii);
     }
-    json_object_set_new(j, "action", json_string(mpPolicyActionToString(d->action)));
+    json_object_set_new(j, "action", json_string(mpPolicyActionTypeToString(d->action)));
     json_object_set_new(j, "rule", json_string(mpPolicyRuleToString(d->rule)));
     json_object_set_new(j, "switch_decided", json_boolean(d->switch_decided));
     json_object_set_new(j, "acted_on", json_boolean(d->acted_on));
@@ -1221,7 +1243,7 @@ mpPolicyDecisionToJSON(const mpPolicyDecision *d)
     json_object_set_new(j, "pass", json_integer(d->pass));
     json_object_set_new(j, "elapsed_ms", json_integer((json_int_t)d->elapsed_ms));
     json_object_set_new(j, "dirty_status",
-                        json_string(mpPolicyDirtyStatusToString(d->dirty_status)));
+                        json_string(mpPolicyDirtyStatusTypeToString(d->dirty_status)));
     json_object_set_new(j, "dirty_fallback", json_boolean(d->dirty_fallback));
     json_object_set_new(j, "dirty_wss_bytes", mpPolicyJSONOptInt(d->dirty_wss_bytes));
     json_object_set_new(j, "dirty_write_bps", mpPolicyJSONOptInt(d->dirty_write_bps));

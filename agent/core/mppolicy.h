@@ -42,13 +42,16 @@
 #include <stddef.h>
 
 #include "mpdirty.h"
+#include "mpenum.h"
 
 /* ---- configuration ([policy] section) ---- */
 
 typedef enum {
     MP_POLICY_MODE_AUTO = 0,    /* "auto": decide and ask the caller to switch */
     MP_POLICY_MODE_OBSERVE,     /* "observe": decide and report, never act */
+    MP_POLICY_MODE_LAST
 } mpPolicyMode;
+MP_ENUM_DECL(PolicyMode);
 
 typedef struct _mpPolicyConfig {
     mpPolicyMode mode;                   /* mode = auto | observe */
@@ -87,7 +90,9 @@ typedef enum {
     MP_POLICY_KEY_UINT = 0,     /* unsigned integer */
     MP_POLICY_KEY_DOUBLE,       /* real number */
     MP_POLICY_KEY_STRING,       /* word (mode) */
+    MP_POLICY_KEY_LAST
 } mpPolicyKeyKind;
+MP_ENUM_DECL(PolicyKeyKind);     /* "uint", "double", "string" */
 
 /* The keys, for faces that list them: number of keys, and the name and kind of key i
  * (NULL when i is out of range). */
@@ -96,6 +101,21 @@ const char *mpPolicyConfigKeyName(size_t i, mpPolicyKeyKind *kind);
 
 /* The value of a key: numbers in *num (if num), the mode in *str (if str, static string).
  * Returns 0, or -1 with an error for an unknown key. */
+/* What the table says of key i: name, kind, range of a number (min and max, each
+ * inclusive unless its *_exclusive flag says otherwise; unused for STRING) and a one-line
+ * help text (static strings). false when i is out of range. Defaults: mpPolicyConfigInit. */
+typedef struct _mpPolicyKeyInfo {
+    const char *name;
+    mpPolicyKeyKind kind;
+    double min;
+    double max;
+    bool min_exclusive;
+    bool max_exclusive;
+    const char *help;
+} mpPolicyKeyInfo;
+
+bool mpPolicyConfigKeyInfo(size_t i, mpPolicyKeyInfo *info);
+
 int mpPolicyConfigGet(const mpPolicyConfig *cfg, const char *key,
                       double *num, const char **str);
 
@@ -155,7 +175,9 @@ void mpPolicySampleFromJobStats(mpPolicySample *s, mpJobStatFunc get, void *opaq
 typedef enum {
     MP_POLICY_ACTION_NONE = 0,
     MP_POLICY_ACTION_SWITCH,    /* call virDomainMigrateStartPostCopy now; given once */
+    MP_POLICY_ACTION_LAST
 } mpPolicyAction;
+MP_ENUM_DECL(PolicyAction);      /* "none", "switch" */
 
 typedef enum {
     MP_POLICY_RULE_NONE = 0,                /* "none": no rule fired */
@@ -171,7 +193,9 @@ typedef enum {
     MP_POLICY_RULE_WORKING_SET,             /* "working-set-exceeds-downtime": the measured
                                              * working set and rate say the passes stop
                                              * shrinking above send rate x max downtime */
+    MP_POLICY_RULE_LAST
 } mpPolicyRule;
+MP_ENUM_DECL(PolicyRule);
 
 /* What became of the dirty-rate measurement at the last decision point. */
 typedef enum {
@@ -181,13 +205,17 @@ typedef enum {
     MP_POLICY_DIRTY_INCONSISTENT,           /* "inconsistent": windows contradict physics */
     MP_POLICY_DIRTY_INCONCLUSIVE,           /* "inconclusive": the rate is only a lower
                                              * bound and the outcome depends on it */
+    MP_POLICY_DIRTY_LAST
 } mpPolicyDirtyStatus;
+MP_ENUM_DECL(PolicyDirtyStatus);
 
 typedef enum {
     MP_POLICY_PREDICTION_UNKNOWN = 0,       /* "unknown": not enough evidence yet */
     MP_POLICY_PREDICTION_CONVERGING,        /* "converging": see predicted_finish_ms */
     MP_POLICY_PREDICTION_NOT_CONVERGING,    /* "not-converging" */
+    MP_POLICY_PREDICTION_LAST
 } mpPolicyPrediction;
+MP_ENUM_DECL(PolicyPrediction);
 
 #define MP_POLICY_EXPLANATION_MAX 256
 
@@ -238,11 +266,11 @@ typedef struct _mpPolicyDecision {
 json_t *mpPolicyDecisionFiguresToJSON(const mpPolicyDecision *d);
 json_t *mpPolicyDecisionToJSON(const mpPolicyDecision *d);
 
+/* The names of the MP_ENUM_DECL tables above, never NULL: out-of-range values give
+ * "unknown" (rule, prediction) or "auto" (mode), as the agent's callers expect. */
 const char *mpPolicyRuleToString(mpPolicyRule rule);
 const char *mpPolicyPredictionToString(mpPolicyPrediction prediction);
-const char *mpPolicyActionToString(mpPolicyAction action);
 const char *mpPolicyModeToString(mpPolicyMode mode);
-const char *mpPolicyDirtyStatusToString(mpPolicyDirtyStatus status);
 
 /* ---- the policy of one migration job ---- */
 

@@ -49,7 +49,7 @@ fzCheck(const mpPolicyDecision *d)
         abort();
     (void)mpPolicyRuleToString(d->rule);
     (void)mpPolicyPredictionToString(d->prediction);
-    (void)mpPolicyDirtyStatusToString(d->dirty_status);
+    (void)mpPolicyDirtyStatusTypeToString(d->dirty_status);
 }
 
 static void

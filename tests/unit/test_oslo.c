@@ -100,7 +100,7 @@ START_TEST(test_sequences_decode_to_truth)
         info = mpOsloMessageGetInfo(msg);
 
         ck_assert_int_eq(info->envelope_version, 2);
-        ck_assert_str_eq(mpOsloFormatName(info->format), format);
+        ck_assert_str_eq(mpOsloFormatTypeToString(info->format), format);
         ck_assert_str_eq(info->event_type, eventType);
         ck_assert_str_eq(info->publisher_id, publisher);
         ck_assert_str_eq(info->publisher_host, strpbrk(publisher, ":.") + 1);
@@ -269,7 +269,7 @@ START_TEST(test_classify)
     ck_assert_ptr_null(mpOsloLiveMigrationEventName(MP_OSLO_LM_NONE));
     ck_assert_ptr_null(mpOsloLiveMigrationEventName(MP_OSLO_LM_LAST));
     ck_assert_ptr_null(mpOsloLiveMigrationEventName((mpOsloLiveMigrationEvent)-3));
-    ck_assert_str_eq(mpOsloFormatName(MP_OSLO_FORMAT_OTHER), "other");
+    ck_assert_str_eq(mpOsloFormatTypeToString(MP_OSLO_FORMAT_OTHER), "other");
 }
 END_TEST
 

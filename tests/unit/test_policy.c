@@ -1672,20 +1672,20 @@ START_TEST(test_names)
     ck_assert_str_eq(mpPolicyRuleToString(MP_POLICY_RULE_IN_POSTCOPY), "in-postcopy");
     ck_assert_str_eq(mpPolicyRuleToString(MP_POLICY_RULE_WORKING_SET),
                      "working-set-exceeds-downtime");
-    ck_assert_str_eq(mpPolicyDirtyStatusToString(MP_POLICY_DIRTY_MISSING), "missing");
-    ck_assert_str_eq(mpPolicyDirtyStatusToString(MP_POLICY_DIRTY_USED), "used");
-    ck_assert_str_eq(mpPolicyDirtyStatusToString(MP_POLICY_DIRTY_STALE), "stale");
-    ck_assert_str_eq(mpPolicyDirtyStatusToString(MP_POLICY_DIRTY_INCONSISTENT),
+    ck_assert_str_eq(mpPolicyDirtyStatusTypeToString(MP_POLICY_DIRTY_MISSING), "missing");
+    ck_assert_str_eq(mpPolicyDirtyStatusTypeToString(MP_POLICY_DIRTY_USED), "used");
+    ck_assert_str_eq(mpPolicyDirtyStatusTypeToString(MP_POLICY_DIRTY_STALE), "stale");
+    ck_assert_str_eq(mpPolicyDirtyStatusTypeToString(MP_POLICY_DIRTY_INCONSISTENT),
                      "inconsistent");
-    ck_assert_str_eq(mpPolicyDirtyStatusToString(MP_POLICY_DIRTY_INCONCLUSIVE),
+    ck_assert_str_eq(mpPolicyDirtyStatusTypeToString(MP_POLICY_DIRTY_INCONCLUSIVE),
                      "inconclusive");
     ck_assert_str_eq(mpPolicyPredictionToString(MP_POLICY_PREDICTION_UNKNOWN), "unknown");
     ck_assert_str_eq(mpPolicyPredictionToString(MP_POLICY_PREDICTION_CONVERGING),
                      "converging");
     ck_assert_str_eq(mpPolicyPredictionToString(MP_POLICY_PREDICTION_NOT_CONVERGING),
                      "not-converging");
-    ck_assert_str_eq(mpPolicyActionToString(MP_POLICY_ACTION_SWITCH), "switch");
-    ck_assert_str_eq(mpPolicyActionToString(MP_POLICY_ACTION_NONE), "none");
+    ck_assert_str_eq(mpPolicyActionTypeToString(MP_POLICY_ACTION_SWITCH), "switch");
+    ck_assert_str_eq(mpPolicyActionTypeToString(MP_POLICY_ACTION_NONE), "none");
     ck_assert_str_eq(mpPolicyModeToString(MP_POLICY_MODE_OBSERVE), "observe");
 }
 END_TEST
@@ -2370,7 +2370,7 @@ traceJudgeDirty(const char *text, const char *name, unsigned int want, const cha
         fprintf(stderr, "dirty-rate trace %s: %u samples, max pass %u, pass 2 at %.0f ms;"
                 " pass 2 (measurement %s): %s; %s%s\n", name, res.nsamples, res.max_pass,
                 res.pass2_start_ms,
-                res.have_pass2 ? mpPolicyDirtyStatusToString(res.pass2.dirty_status) : "-",
+                res.have_pass2 ? mpPolicyDirtyStatusTypeToString(res.pass2.dirty_status) : "-",
                 res.have_pass2 ? res.pass2.explanation : "not evaluated",
                 res.have_first ? "first rule at pass " : "no rule fired",
                 !res.have_first ? "" : res.first.pass == 2 ? "2" : res.first.explanation);
@@ -2381,7 +2381,7 @@ traceJudgeDirty(const char *text, const char *name, unsigned int want, const cha
     /* the measurement is what the decision at pass 2 rests on, not the fallback */
     if (res.pass2.dirty_status != MP_POLICY_DIRTY_USED || res.pass2.dirty_fallback) {
         snprintf(msg, msglen, "%s: measurement %s at pass 2: %s", name,
-                 mpPolicyDirtyStatusToString(res.pass2.dirty_status), res.pass2.explanation);
+                 mpPolicyDirtyStatusTypeToString(res.pass2.dirty_status), res.pass2.explanation);
         return false;
     }
     at_pass2 = res.nswitch == 1 && res.have_first &&
