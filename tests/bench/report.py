@@ -372,6 +372,24 @@ def findings(m, lab, ag):
                       needless if needless else 'none'))
         out.append('- nova (Zed defaults) never completes a non-converging migration before '
                    'its 800 s/GiB timeout; with the default `abort` it then fails them all.')
+    if lab:
+        post = {}
+        for st in lab['steps']:
+            for pol, runs in st['policies'].items():
+                post.setdefault(pol, []).extend(
+                    r['downtime_ms'] for r in runs
+                    if r.get('mode') == 'post-copy' and r.get('downtime_ms') is not None)
+        med = {p: statistics.median(v) for p, v in post.items() if v}
+        if 'migpilot' in med and 'virsh' in med:
+            out.append('- Post-copy downtime on the lab, median over its post-copy runs: %s. '
+                       'In each round the policies run in the order %s on one guest: '
+                       'migpilot\'s migration starts from the QEMU that the previous round\'s '
+                       'aborted runs used, virsh\'s from the fresh QEMU migpilot\'s '
+                       'migration created; the order is not yet rotated between rounds, so '
+                       'a difference between the two may come from it.'
+                       % (', '.join('%s %s ms' % (p, fmt(v, 0)) for p, v in sorted(med.items())),
+                          ', '.join(lab['steps'][0].get('order', [])[:len(
+                              lab['steps'][0]['policies'])]) or 'of the table'))
     if ag:
         fp, bus = ag['footprint'], ag['bus']
         out.append('- Memory goal (8 MiB): RSS is %d KiB, over the goal, but almost all of it '
@@ -401,7 +419,7 @@ def main():
              '''## Reproduce
 
 ```sh
-make bench                                  # everything (as root, ~20-25 min on 2 cores)
+make bench                                  # everything (as root, ~25 min on 2 cores)
 tests/bench/run.sh --quick                  # model (small grid) + log scanner, < 1 min
 /usr/bin/python3 -m tests.bench.model.run [--quick]                    # model only, seconds
 MPLAB_PREFIX=mpbench MPLAB_RABBIT_PORT=5713 /usr/bin/python3 -m tests.bench.lab.run [--runs 5]
